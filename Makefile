@@ -1,0 +1,40 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The install is editable, so reinstall only when pyproject.toml changes or a package's
+# __init__.py appears: setuptools' editable finder records a package that had no
+# __init__.py at install time as a namespace package, and keeps it one until reinstalled.
+INSTALL_DEPS := pyproject.toml $(wildcard firmware/*/__init__.py tools/__init__.py)
+
+$(VENV)/.stamp-run: $(INSTALL_DEPS) | $(BIN)/python
+	$(BIN)/python -m pip install -e .
+	touch $@
+
+$(VENV)/.stamp-dev: $(INSTALL_DEPS) | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.stamp-run
+	$(BIN)/meshbulb demo
+
+bench: $(VENV)/.stamp-run
+	$(BIN)/meshbulb bench core
+
+# Runs all three checks even if one fails, then exits non-zero if any failed.
+test: $(VENV)/.stamp-dev
+	@rc=0; \
+	echo "== ruff"; $(BIN)/ruff check firmware tools tests || rc=1; \
+	echo "== mypy"; $(BIN)/mypy || rc=1; \
+	echo "== pytest"; $(BIN)/python -m pytest -q || rc=1; \
+	exit $$rc
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name '*.mpy' -type f -delete

@@ -1,0 +1,48 @@
+# Compatibility shim: the one place where the core meets MicroPython/CPython differences.
+#
+# Rules kept here:
+# 1. `const` is MicroPython's compile-time constant; on CPython it is the identity.
+# 2. Time is an integer millisecond tick that wraps at 2**30, exactly like MicroPython's
+#    `time.ticks_ms()`. Never compare ticks with < or >: use `ticks_diff`.
+# 3. Sequence numbers (16-bit seqnos) compare modulo 2**16, like babeld's `seqno_compare`.
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(value):
+        return value
+
+
+TICKS_PERIOD = const(1 << 30)
+_TICKS_MASK = const((1 << 30) - 1)
+_TICKS_HALF = const(1 << 29)
+
+
+def ticks_add(ticks_ms, delta_ms):
+    """Return ticks_ms + delta_ms on the wrapping tick circle."""
+    return (ticks_ms + delta_ms) & _TICKS_MASK
+
+
+def ticks_diff(a_ms, b_ms):
+    """Signed difference a - b, correct across wraparound when |a - b| < 2**29."""
+    return ((a_ms - b_ms + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+
+
+def ticks_earliest(a_ms, b_ms):
+    """The earlier of two deadlines; None means 'no deadline'."""
+    if a_ms is None:
+        return b_ms
+    if b_ms is None:
+        return a_ms
+    return a_ms if ticks_diff(a_ms, b_ms) <= 0 else b_ms
+
+
+def seqno_newer(a, b):
+    """True when 16-bit seqno a is strictly newer than b."""
+    d = (a - b) & 0xFFFF
+    return 0 < d < 0x8000
+
+
+def seqno_add(a, n):
+    return (a + n) & 0xFFFF

@@ -1,0 +1,190 @@
+# Neighbour table: who we hear, how well, and in both directions (bidirectional ETX).
+#
+# Rules kept here:
+# 1. At most max_neighbours entries, keyed by node address; a link-address index finds the
+#    entry of a frame's previous hop.
+# 2. Reception quality rx_q (0..255) is an EWMA over the neighbour's HELLO sequence numbers:
+#    each missed HELLO decays it by 1/4, each received one moves it 1/4 towards 255.
+#    tx_q is what the neighbour reports hearing from us; 0 means "it does not list us".
+# 3. Link cost = 16 * ETX, ETX = 1 / (rx * tx); a link weaker than weak_rssi_dbm costs more.
+#    A link that is not bidirectional costs LINK_INF and carries no routes.
+# 4. An entry expires when no HELLO came within hold_factor * the interval the neighbour
+#    announced, or after link_fail_limit consecutive link-layer send failures.
+# 5. When full, a newcomer may only displace an entry that is not established (bidirectional
+#    with rx_q >= 128). Displacing an established entry needs a newcomer 10 dB stronger and
+#    happens at most once per evict_holdoff_ms, so a flood of fake neighbours cannot evict
+#    good links in bulk.
+
+from meshbulb.compat import const, ticks_add, ticks_diff
+
+LINK_UNIT = const(16)
+LINK_INF = const(0xFFFF)
+_LINK_MAX = const(1024)
+_ESTABLISHED_Q = const(128)
+_STRONGER_DB = const(10)
+
+
+class Neighbour:
+    """One row of the neighbour table."""
+
+    def __init__(self, node_addr, link, link_addr, rssi_dbm, now_ms):
+        self.node_addr = node_addr
+        self.link = link
+        self.link_addr = link_addr
+        self.rssi_dbm = rssi_dbm
+        self.rx_q = 0
+        self.tx_q = 0
+        self.hello_seq = -1
+        self.is_gateway = False
+        self.heard_ms = now_ms
+        self.expires_ms = now_ms
+        self.send_failures = 0
+
+    def established(self):
+        return self.tx_q > 0 and self.rx_q >= _ESTABLISHED_Q
+
+    def cost(self, weak_rssi_dbm):
+        """Link cost in 1/16 ETX units, LINK_INF when the link is not bidirectional."""
+        if self.rx_q == 0 or self.tx_q == 0:
+            return LINK_INF
+        cost = (LINK_UNIT * 65025) // (self.rx_q * self.tx_q)
+        if self.rssi_dbm < weak_rssi_dbm:
+            cost += cost * (weak_rssi_dbm - self.rssi_dbm) // 8
+        return cost if cost < _LINK_MAX else _LINK_MAX
+
+    def hello_received(self, hello_seq, initial_q):
+        """Rule 2. Returns False for a duplicate HELLO."""
+        if self.hello_seq < 0:
+            self.rx_q = initial_q
+        else:
+            gap = (hello_seq - self.hello_seq) & 0xFFFF
+            if gap == 0:
+                return False
+            if gap > 64:  # the neighbour restarted or we missed a long stretch
+                self.rx_q = initial_q
+            else:
+                q = self.rx_q
+                for _ in range(gap - 1):
+                    q -= q >> 2
+                self.rx_q = q + ((255 - q + 3) >> 2)
+        self.hello_seq = hello_seq
+        return True
+
+
+def initial_quality(rssi_dbm, weak_rssi_dbm):
+    """A first guess of reception quality from RSSI alone (never 'established')."""
+    if rssi_dbm >= weak_rssi_dbm + 15:
+        return 160
+    if rssi_dbm >= weak_rssi_dbm:
+        return 128
+    return 64
+
+
+class NeighbourTable:
+    def __init__(self, max_entries, hold_factor, fail_limit, evict_holdoff_ms):
+        self.max_entries = max_entries
+        self.hold_factor = hold_factor
+        self.fail_limit = fail_limit
+        self.evict_holdoff_ms = evict_holdoff_ms
+        self._by_node = {}
+        self._by_link = {}
+        self._last_evict_ms = None
+
+    def __len__(self):
+        return len(self._by_node)
+
+    def entries(self):
+        return self._by_node.values()
+
+    def find(self, node_addr):
+        return self._by_node.get(node_addr)
+
+    def find_by_link(self, link_addr):
+        return self._by_link.get(link_addr)
+
+    def update(self, node_addr, link, link_addr, rssi_dbm, interval_ms, now_ms):
+        """Find or admit the sender of a HELLO. Returns (entry, is_new, evicted) where entry is
+        None when the table is full of better links."""
+        entry = self._by_node.get(node_addr)
+        evicted = None
+        is_new = entry is None
+        if is_new:
+            if len(self._by_node) >= self.max_entries:
+                evicted = self._choose_victim(rssi_dbm, now_ms)
+                if evicted is None:
+                    return None, False, None
+                self.remove(evicted.node_addr)
+            entry = Neighbour(node_addr, link, link_addr, rssi_dbm, now_ms)
+            self._by_node[node_addr] = entry
+            self._by_link[link_addr] = entry
+        elif entry.link_addr != link_addr or entry.link != link:
+            self._by_link.pop(entry.link_addr, None)
+            entry.link = link
+            entry.link_addr = link_addr
+            self._by_link[link_addr] = entry
+        entry.rssi_dbm = (entry.rssi_dbm * 3 + rssi_dbm) // 4 if not is_new else rssi_dbm
+        entry.heard_ms = now_ms
+        entry.send_failures = 0
+        entry.expires_ms = ticks_add(now_ms, interval_ms * self.hold_factor)
+        return entry, is_new, evicted
+
+    def _choose_victim(self, rssi_dbm, now_ms):
+        """Rule 5."""
+        weakest = None
+        for entry in self._by_node.values():
+            if not entry.established() and (weakest is None or entry.rx_q < weakest.rx_q):
+                weakest = entry
+        if weakest is not None:
+            return weakest
+        if self._last_evict_ms is not None and (
+            ticks_diff(now_ms, self._last_evict_ms) < self.evict_holdoff_ms
+        ):
+            return None
+        for entry in self._by_node.values():
+            if weakest is None or entry.rssi_dbm < weakest.rssi_dbm:
+                weakest = entry
+        if weakest is None or rssi_dbm < weakest.rssi_dbm + _STRONGER_DB:
+            return None
+        self._last_evict_ms = now_ms
+        return weakest
+
+    def remove(self, node_addr):
+        entry = self._by_node.pop(node_addr, None)
+        if entry is not None:
+            self._by_link.pop(entry.link_addr, None)
+        return entry
+
+    def send_failed(self, link_addr):
+        """Rule 4: returns the entry when this failure makes the neighbour lost."""
+        entry = self._by_link.get(link_addr)
+        if entry is None:
+            return None
+        entry.send_failures += 1
+        if entry.send_failures >= self.fail_limit:
+            return entry
+        return None
+
+    def send_succeeded(self, link_addr):
+        entry = self._by_link.get(link_addr)
+        if entry is not None:
+            entry.send_failures = 0
+
+    def expire(self, now_ms):
+        """Remove entries whose hold time passed. Returns (lost entries, next deadline)."""
+        lost = None
+        deadline = None
+        for entry in self._by_node.values():
+            if ticks_diff(now_ms, entry.expires_ms) >= 0:
+                if lost is None:
+                    lost = []
+                lost.append(entry)
+            elif deadline is None or ticks_diff(entry.expires_ms, deadline) < 0:
+                deadline = entry.expires_ms
+        if lost:
+            for entry in lost:
+                self.remove(entry.node_addr)
+        return lost, deadline
+
+    def hello_entries(self):
+        """(node_addr, rx_q) of every neighbour, for our HELLO."""
+        return [(e.node_addr, e.rx_q) for e in self._by_node.values()]

@@ -1,0 +1,495 @@
+# The sans-IO mesh node: bytes and time in, actions out. One instance per bulb; no globals.
+#
+# Rules kept here:
+# 1. The driver calls receive() for every frame, tick() when next_deadline_ms() is reached,
+#    link_failed()/link_ok() with the link layer's verdict on unicast sends, and send(),
+#    send_internet() or broadcast() for application data.
+# 2. Every call returns the node's action list, valid until the next call:
+#      (ACT_TX, link, link_addr or None for broadcast, frame bytes)
+#      (ACT_DELIVER, src, port, payload, flags)
+#      (ACT_ACKED, dst, seq)
+# 3. Time is a wrapping tick (see compat.py); randomness comes from the injected
+#    rand_below(n) -> int in [0, n). Nothing here reads a clock or a random source.
+# 4. receive() never raises. A frame is checked completely before any table changes; a bad
+#    frame is counted under exactly one drop reason. send() raises ValueError only for the
+#    caller's own mistakes (payload too large, bad port or address).
+# 5. key_id is always 0 in this version: frames with a key id are dropped as unknown_key
+#    until the security layer supplies keys. MIC room is reserved in max_body regardless.
+
+from meshbulb import wire
+from meshbulb.compat import const, ticks_diff, ticks_earliest
+from meshbulb.config import Config
+from meshbulb.dedup import DuplicateCache, flood_key
+from meshbulb.discovery import DiscoveryTable
+from meshbulb.flood import FloodRelay
+from meshbulb.fragment import Reassembler, fragment_count
+from meshbulb.routecache import RouteCache
+from meshbulb.routing import RoutingControl
+from meshbulb.stats import Stats
+
+ACT_TX = const(1)
+ACT_DELIVER = const(2)
+ACT_ACKED = const(3)
+_FRAG_DATA_OVERHEAD = const(7)  # port byte + fragment header
+
+
+class Node:
+    """A mesh node. `Node(address, Config(), rand_below, now_ms, gateway=False)`."""
+
+    def __init__(self, address, config=None, rand_below=None, now_ms=0, gateway=False,
+                 links=(0,)):
+        if not isinstance(address, bytes) or len(address) != wire.ADDR_LEN:
+            raise ValueError("address must be %d bytes" % wire.ADDR_LEN)
+        if address == wire.BROADCAST:
+            raise ValueError("address must not be the broadcast address")
+        if rand_below is None:
+            raise ValueError("rand_below must be supplied (randomness is injected)")
+        self.address = address
+        self.config = config if config is not None else Config()
+        cfg = self.config
+        self.links = tuple(links)
+        self.max_body = cfg.mtu - wire.HEADER_LEN - wire.MIC_LEN
+        self.stats = Stats()
+        self.routes = RouteCache(cfg.max_routes)
+        self.dedup = DuplicateCache(cfg.dedup_entries)
+        self.flood = FloodRelay(cfg.max_pending_relays, cfg.flood_jitter_ms,
+                                cfg.flood_counter_threshold, rand_below)
+        self.discoveries = DiscoveryTable(
+            cfg.max_discoveries, cfg.discovery_queue, cfg.discovery_ttls,
+            cfg.discovery_first_ttl, cfg.discovery_per_hop_ms, cfg.flood_hop_limit,
+        )
+        self.reassembly = Reassembler(cfg.reassembly_slots, cfg.reassembly_max_bytes,
+                                      cfg.reassembly_timeout_ms)
+        self._rand_below = rand_below
+        self._buf = bytearray(cfg.mtu)
+        self._out = []
+        self._seq = rand_below(1 << 30)
+        self._frag_tag = rand_below(0x10000)
+        self._housekeep_ms = None
+        self.last_seq = None
+        self.control = RoutingControl(self, cfg, rand_below, now_ms, gateway)
+        self.neighbours = self.control.neighbours
+        self.gateways = self.control.gateways
+
+    # --- public API --------------------------------------------------------------------------
+
+    @property
+    def is_gateway(self):
+        return self.control.is_gateway
+
+    def receive(self, frame, link, link_src, rssi_dbm, now_ms):
+        """Process one received frame; never raises (rule 4)."""
+        self._out.clear()
+        try:
+            reason = self._receive(frame, link, link_src, rssi_dbm, now_ms)
+        except Exception:  # noqa: BLE001 - last line of defence; fuzz tests keep it at zero
+            reason = "internal_error"
+        if reason is not None:
+            self.stats.drop(reason)
+        return self._out
+
+    def tick(self, now_ms):
+        """Run every timer that is due."""
+        self._out.clear()
+        self.control.poll(now_ms)
+        for frame, _link in self.flood.due(now_ms):
+            self.stats.relayed += 1
+            self._broadcast_bytes(frame)
+        for disc in self.discoveries.timed_out(now_ms):
+            self._advance_discovery(disc, now_ms)
+        if self._housekeep_ms is None or ticks_diff(now_ms, self._housekeep_ms) >= 0:
+            self._housekeep_ms = self.control.expire(now_ms)
+            self.routes.expire(now_ms)
+            self.reassembly.expire(now_ms)
+        return self._out
+
+    def next_deadline_ms(self):
+        deadline = ticks_earliest(self.control.next_deadline_ms(), self._housekeep_ms)
+        deadline = ticks_earliest(deadline, self.flood.next_deadline_ms())
+        return ticks_earliest(deadline, self.discoveries.next_deadline_ms())
+
+    def send(self, dst, port, payload, now_ms, ack=False):
+        """Send payload to one bulb (or to everyone when dst is wire.BROADCAST)."""
+        self._out.clear()
+        self._check_send(dst, port, payload)
+        if dst == wire.BROADCAST:
+            self._send_flood(dst, port, payload, 0)
+            return self._out
+        flags = wire.F_ACK_REQ if ack else 0
+        nb = self._next_hop(dst, flags, now_ms)
+        if nb is not None:
+            self._send_data(dst, port, payload, flags, nb)
+            return self._out
+        self.last_seq = None
+        disc = self.discoveries.find(dst)
+        if disc is None:
+            disc = self.discoveries.start(dst)
+            if disc is None:
+                self.stats.drop("queue_full")
+                return self._out
+            self.discoveries.enqueue(disc, (port, payload, flags))
+            self._advance_discovery(disc, now_ms)
+        elif not self.discoveries.enqueue(disc, (port, payload, flags)):
+            self.stats.drop("queue_full")
+        return self._out
+
+    def send_internet(self, port, payload, now_ms, ack=False):
+        """Send payload towards the best gateway; any gateway on the way may take it."""
+        self._out.clear()
+        self._check_send(self.address, port, payload)
+        best = self.gateways.best()
+        self.last_seq = None
+        if best is None:
+            self.stats.drop("no_route")
+            return self._out
+        nb = self.neighbours.find(best.next_hop)
+        if nb is None:
+            self.stats.drop("no_route")
+            return self._out
+        flags = wire.F_ANY_GW | (wire.F_ACK_REQ if ack else 0)
+        self._send_data(best.gw, port, payload, flags, nb)
+        return self._out
+
+    def broadcast(self, port, payload, now_ms):
+        return self.send(wire.BROADCAST, port, payload, now_ms)
+
+    def link_failed(self, link, link_addr, now_ms):
+        """The link layer could not deliver a unicast frame to link_addr (after retries)."""
+        self._out.clear()
+        self.stats.link_failures += 1
+        entry = self.neighbours.send_failed(link_addr)
+        if entry is not None:
+            self.neighbours.remove(entry.node_addr)
+            self.control.neighbour_lost(entry, now_ms)
+        return self._out
+
+    def link_ok(self, link, link_addr, now_ms):
+        self.neighbours.send_succeeded(link_addr)
+
+    def set_uplink(self, load, health, now_ms):
+        """Gateways only: announce load (0..255) and uplink health (0 = down .. 255)."""
+        if not self.is_gateway:
+            raise ValueError("set_uplink is for gateway nodes")
+        if not (0 <= load <= 255 and 0 <= health <= 255):
+            raise ValueError("load and health must be 0..255")
+        self._out.clear()
+        self.control.set_uplink(load, health, now_ms)
+        return self._out
+
+    def best_gateway(self):
+        """Address of the gateway our internet traffic goes to, or None."""
+        best = self.gateways.best()
+        return best.gw if best is not None else None
+
+    def table_sizes(self):
+        return {
+            "neighbours": len(self.neighbours),
+            "gateways": len(self.gateways),
+            "sources": len(self.control.sources),
+            "routes": len(self.routes),
+            "dedup": len(self.dedup),
+            "pending_relays": len(self.flood),
+            "discoveries": len(self.discoveries),
+            "reassembly": self.reassembly.busy(),
+        }
+
+    # --- helpers for RoutingControl ------------------------------------------------------------
+
+    def note_expiry(self, expires_ms):
+        self._housekeep_ms = ticks_earliest(self._housekeep_ms, expires_ms)
+
+    def begin_frame(self, ftype, flags, hops_left, dst):
+        """Write a fresh header into the shared buffer; the caller appends the payload."""
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        self.last_seq = self._seq
+        wire.pack_header(self._buf, ftype, flags, 0, hops_left, 0, self.address, dst, self._seq)
+        return self._buf
+
+    def broadcast_frame(self, ftype, end):
+        self._broadcast_bytes(bytes(self._buf[:end]))
+
+    def send_seqreq(self, gw, wanted, nb, hops_left):
+        buf = self.begin_frame(wire.T_SEQREQ, 0, hops_left, gw)
+        buf[wire.HEADER_LEN] = wanted >> 8
+        buf[wire.HEADER_LEN + 1] = wanted & 0xFF
+        self._unicast_bytes(bytes(buf[: wire.HEADER_LEN + 2]), nb)
+
+    # --- transmit ------------------------------------------------------------------------------
+
+    def _broadcast_bytes(self, frame):
+        ftype = frame[0] & 0x0F
+        for link in self.links:
+            self.stats.count_out(ftype, len(frame))
+            self._out.append((ACT_TX, link, None, frame))
+
+    def _unicast_bytes(self, frame, nb):
+        self.stats.count_out(frame[0] & 0x0F, len(frame))
+        self._out.append((ACT_TX, nb.link, nb.link_addr, frame))
+
+    def _check_send(self, dst, port, payload):
+        if not isinstance(dst, bytes) or len(dst) != wire.ADDR_LEN:
+            raise ValueError("dst must be %d bytes" % wire.ADDR_LEN)
+        if not 0 <= port <= 255:
+            raise ValueError("port must be 0..255")
+        limit = min(self.config.reassembly_max_bytes,
+                    wire.MAX_FRAGMENTS * (self.max_body - _FRAG_DATA_OVERHEAD))
+        if len(payload) > limit:
+            raise ValueError("payload of %d bytes exceeds %d" % (len(payload), limit))
+
+    def _data_frames(self, dst, port, payload, flags, hops_left):
+        """Yield the DATA frames (bytes) carrying payload, fragmented when needed."""
+        total = len(payload)
+        if total + 1 <= self.max_body:
+            buf = self.begin_frame(wire.T_DATA, flags, hops_left, dst)
+            buf[wire.HEADER_LEN] = port
+            end = wire.HEADER_LEN + 1 + total
+            buf[wire.HEADER_LEN + 1 : end] = payload
+            yield bytes(buf[:end])
+            return
+        count = fragment_count(total, self.max_body - _FRAG_DATA_OVERHEAD)
+        chunk = wire.fragment_chunk(total, count)
+        self._frag_tag = (self._frag_tag + 1) & 0xFFFF
+        for index in range(count):
+            part = payload[index * chunk : min(total, (index + 1) * chunk)]
+            buf = self.begin_frame(wire.T_DATA, flags | wire.F_FRAG, hops_left, dst)
+            h = wire.HEADER_LEN
+            buf[h] = port
+            buf[h + 1] = self._frag_tag >> 8
+            buf[h + 2] = self._frag_tag & 0xFF
+            buf[h + 3] = index
+            buf[h + 4] = count
+            buf[h + 5] = total >> 8
+            buf[h + 6] = total & 0xFF
+            end = h + _FRAG_DATA_OVERHEAD + len(part)
+            buf[h + _FRAG_DATA_OVERHEAD : end] = part
+            yield bytes(buf[:end])
+
+    def _send_data(self, dst, port, payload, flags, nb):
+        for frame in self._data_frames(dst, port, payload, flags, self.config.flood_hop_limit):
+            self._unicast_bytes(frame, nb)
+
+    def _send_flood(self, dst, port, payload, flags):
+        hops = self.config.flood_hop_limit
+        if dst != wire.BROADCAST:
+            flags |= wire.F_FLOOD
+        for frame in self._data_frames(dst, port, payload, flags, hops):
+            self.dedup.add(flood_key(self.address, self.last_seq))
+            self._broadcast_bytes(frame)
+
+    # --- routing lookups -----------------------------------------------------------------------
+
+    def _next_hop(self, dst, flags, now_ms):
+        """Neighbour to forward a frame for dst through, or None."""
+        route = self.gateways.find(dst)
+        if route is not None:
+            return self.neighbours.find(route.next_hop)
+        cached = self.routes.find(dst, now_ms)
+        if cached is not None:
+            nb = self.neighbours.find(cached.next_hop)
+            if nb is not None:
+                self.routes.use(cached, now_ms, self.config.route_lifetime_ms)
+                return nb
+        if flags & wire.F_ANY_GW:
+            best = self.gateways.best()
+            if best is not None:
+                return self.neighbours.find(best.next_hop)
+        nb = self.neighbours.find(dst)
+        if nb is not None and nb.tx_q > 0:
+            return nb
+        return None
+
+    def _learn_reverse(self, src, link_src, hops, lifetime_ms, now_ms):
+        prev = self.neighbours.find_by_link(link_src)
+        if prev is not None and prev.tx_q > 0 and src != self.address:
+            self.routes.update(src, prev.node_addr, hops, lifetime_ms, now_ms)
+
+    # --- discovery -----------------------------------------------------------------------------
+
+    def _advance_discovery(self, disc, now_ms):
+        if self.discoveries.next_ring(disc, now_ms):
+            buf = self.begin_frame(wire.T_RREQ, 0, disc.ttl - 1, wire.BROADCAST)
+            disc.request_seq = self._seq
+            buf[wire.HEADER_LEN : wire.HEADER_LEN + wire.ADDR_LEN] = disc.dst
+            self.dedup.add(flood_key(self.address, self._seq))
+            self.broadcast_frame(wire.T_RREQ, wire.HEADER_LEN + wire.ADDR_LEN)
+            return
+        self.discoveries.finish(disc.dst)
+        self.stats.drop("discovery_failed")
+        for port, payload, flags in disc.queue:
+            self._send_flood(disc.dst, port, payload, flags)
+
+    def _route_found(self, dst, now_ms):
+        disc = self.discoveries.finish(dst)
+        if disc is None:
+            return
+        nb = self._next_hop(dst, 0, now_ms)
+        for port, payload, flags in disc.queue:
+            if nb is None:
+                self._send_flood(dst, port, payload, flags)
+            else:
+                self._send_data(dst, port, payload, flags, nb)
+
+    # --- receive -------------------------------------------------------------------------------
+
+    def _receive(self, frame, link, link_src, rssi_dbm, now_ms):
+        header = wire.parse_header(frame, self.config.mtu)
+        if isinstance(header, str):
+            return header
+        ftype, flags, key_id, hops_left, hops_taken, src, dst, seq, plen = header
+        self.stats.count_in(ftype)
+        if key_id:
+            return "unknown_key"
+        if src == self.address:
+            return "own"
+        off = wire.HEADER_LEN
+        if ftype == wire.T_HELLO:
+            if dst != wire.BROADCAST:
+                return "bad_addr"
+            return self.control.on_hello(frame, off, plen, src, link, link_src, rssi_dbm,
+                                         now_ms)
+        if ftype == wire.T_ROUTE:
+            if dst != wire.BROADCAST:
+                return "bad_addr"
+            return self.control.on_route(frame, off, plen, src, link_src, now_ms)
+        if ftype == wire.T_DATA:
+            return self._on_data(frame, off, plen, flags, hops_left, hops_taken, src, dst,
+                                 seq, link, link_src, rssi_dbm, now_ms)
+        if ftype == wire.T_RREQ:
+            return self._on_rreq(frame, off, plen, hops_left, hops_taken, src, dst, seq,
+                                 link, link_src, rssi_dbm, now_ms)
+        if dst == wire.BROADCAST:
+            return "bad_addr"
+        if ftype == wire.T_RREP:
+            request_seq = wire.parse_u32(frame, off, plen)
+            if request_seq is None:
+                return "bad_payload"
+            self._learn_reverse(src, link_src, hops_taken + 1,
+                                self.config.route_lifetime_ms, now_ms)
+            if dst == self.address:
+                # Any reply from the target ends the search, even one to an earlier ring.
+                self._route_found(src, now_ms)
+                return None
+            return self._forward(frame, hops_left, hops_taken, dst, 0, now_ms)
+        if ftype == wire.T_ACK:
+            acked = wire.parse_u32(frame, off, plen)
+            if acked is None:
+                return "bad_payload"
+            if dst == self.address:
+                self._out.append((ACT_ACKED, src, acked))
+                return None
+            return self._forward(frame, hops_left, hops_taken, dst, 0, now_ms)
+        # T_SEQREQ
+        wanted = wire.parse_u16(frame, off, plen)
+        if wanted is None:
+            return "bad_payload"
+        result = self.control.on_seqreq(wanted, dst, hops_left, now_ms)
+        if result is None or isinstance(result, str):
+            return result
+        self._forward_to(frame, hops_left, hops_taken, result)
+        return None
+
+    def _forward(self, frame, hops_left, hops_taken, dst, flags, now_ms):
+        if hops_left == 0:
+            return "hop_limit"
+        nb = self._next_hop(dst, flags, now_ms)
+        if nb is None:
+            return "no_route"
+        self._forward_to(frame, hops_left, hops_taken, nb)
+        return None
+
+    def _forward_to(self, frame, hops_left, hops_taken, nb):
+        copy = bytearray(frame)
+        wire.set_hops(copy, hops_left - 1, min(0xFFFF, hops_taken + 1))
+        self.stats.relayed += 1
+        self._unicast_bytes(bytes(copy), nb)
+
+    def _relay_flood(self, key, frame, hops_left, hops_taken, link, rssi_dbm, now_ms):
+        if hops_left == 0:
+            return None
+        copy = bytearray(frame)
+        wire.set_hops(copy, hops_left - 1, min(0xFFFF, hops_taken + 1))
+        if not self.flood.schedule(key, bytes(copy), link, rssi_dbm, now_ms):
+            return "relay_full"
+        return None
+
+    def _on_data(self, frame, off, plen, flags, hops_left, hops_taken, src, dst, seq, link,
+                 link_src, rssi_dbm, now_ms):
+        parsed = wire.parse_data(frame, off, plen, flags)
+        if parsed is None:
+            return "bad_payload"
+        port, body_off, body_len, frag = parsed
+        flooded = dst == wire.BROADCAST or flags & wire.F_FLOOD
+        if flooded:
+            key = flood_key(src, seq)
+            if not self.dedup.add(key):
+                self.flood.heard_copy(key)
+                return "duplicate"
+            if dst == self.address or dst == wire.BROADCAST:
+                self._deliver(src, port, frame, body_off, body_len, frag, flags, seq, now_ms)
+            if dst == self.address:
+                return None
+            return self._relay_flood(key, frame, hops_left, hops_taken, link, rssi_dbm, now_ms)
+        self._learn_reverse(src, link_src, hops_taken + 1,
+                            self.config.reverse_route_lifetime_ms, now_ms)
+        here = dst == self.address or (
+            flags & wire.F_ANY_GW and self.is_gateway and self.control.gw_health > 0
+        )
+        if here:
+            self._deliver(src, port, frame, body_off, body_len, frag, flags, seq, now_ms)
+            return None
+        return self._forward(frame, hops_left, hops_taken, dst, flags, now_ms)
+
+    def _deliver(self, src, port, frame, body_off, body_len, frag, flags, seq, now_ms):
+        if frag is None:
+            payload = bytes(frame[body_off : body_off + body_len])
+        else:
+            payload = self.reassembly.add(src, frag, frame, body_off, body_len, now_ms)
+            if isinstance(payload, str):
+                self.stats.drop(payload)
+                return
+        if flags & wire.F_ACK_REQ and not flags & wire.F_FLOOD:
+            self._send_ack(src, seq, now_ms)
+        if payload is None:
+            return
+        self.stats.delivered += 1
+        self._out.append((ACT_DELIVER, src, port, payload, flags))
+
+    def _send_ack(self, dst, seq, now_ms):
+        nb = self._next_hop(dst, 0, now_ms)
+        if nb is None:
+            self.stats.drop("no_route")
+            return
+        buf = self.begin_frame(wire.T_ACK, 0, self.config.flood_hop_limit, dst)
+        h = wire.HEADER_LEN
+        buf[h] = (seq >> 24) & 0xFF
+        buf[h + 1] = (seq >> 16) & 0xFF
+        buf[h + 2] = (seq >> 8) & 0xFF
+        buf[h + 3] = seq & 0xFF
+        self._unicast_bytes(bytes(buf[: h + 4]), nb)
+
+    def _on_rreq(self, frame, off, plen, hops_left, hops_taken, src, dst, seq, link, link_src,
+                 rssi_dbm, now_ms):
+        if dst != wire.BROADCAST:
+            return "bad_addr"
+        target = wire.parse_addr(frame, off, plen)
+        if target is None:
+            return "bad_payload"
+        key = flood_key(src, seq)
+        if not self.dedup.add(key):
+            self.flood.heard_copy(key)
+            return "duplicate"
+        self._learn_reverse(src, link_src, hops_taken + 1,
+                            self.config.reverse_route_lifetime_ms, now_ms)
+        if target != self.address:
+            return self._relay_flood(key, frame, hops_left, hops_taken, link, rssi_dbm, now_ms)
+        nb = self._next_hop(src, 0, now_ms)
+        if nb is None:
+            return "no_route"
+        buf = self.begin_frame(wire.T_RREP, 0, self.config.flood_hop_limit, src)
+        h = wire.HEADER_LEN
+        buf[h] = (seq >> 24) & 0xFF
+        buf[h + 1] = (seq >> 16) & 0xFF
+        buf[h + 2] = (seq >> 8) & 0xFF
+        buf[h + 3] = seq & 0xFF
+        self._unicast_bytes(bytes(buf[: h + 4]), nb)
+        return None

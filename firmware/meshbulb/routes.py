@@ -1,0 +1,171 @@
+# Gateway routes: a Babel-style distance vector towards gateways only, bounded to the best
+# few gateways, so per-bulb state and traffic do not grow with the size of the city.
+#
+# Rules kept here:
+# 1. One selected route per gateway, at most max_entries gateways.
+# 2. An update from the current next hop refreshes the route; a retraction (metric INF or
+#    health 0) or an unfeasible update (see sources.py) removes it.
+# 3. An update from another neighbour replaces the route only when feasible and better by a
+#    hysteresis margin, or when it carries a newer seqno at no worse metric.
+# 4. A new gateway enters a full table only by displacing the worst entry, never the one that
+#    currently carries our traffic, and at most once per replace_holdoff_ms.
+# 5. Routes expire when not refreshed within the hold time the neighbour's interval implies.
+# 6. The gateway that carries traffic is the one with the lowest score: path metric weighed
+#    by the load and uplink health the gateway announces.
+
+from meshbulb.compat import seqno_newer, ticks_add, ticks_diff
+from meshbulb.wire import METRIC_INF
+
+# Outcomes of GatewayTable.consider().
+NOTHING = 0
+REFRESHED = 1
+CHANGED = 2
+ADDED = 3
+LOST = 4
+UNFEASIBLE = 5
+FULL = 6
+
+
+class GatewayRoute:
+    """Our selected route to one gateway."""
+
+    def __init__(self, gw):
+        self.gw = gw
+        self.next_hop = None
+        self.seqno = 0
+        self.adv_metric = 0
+        self.metric = METRIC_INF
+        self.load = 0
+        self.health = 0
+        self.expires_ms = 0
+
+    def set(self, next_hop, seqno, adv_metric, metric, load, health, expires_ms):
+        self.next_hop = next_hop
+        self.seqno = seqno
+        self.adv_metric = adv_metric
+        self.metric = metric
+        self.load = load
+        self.health = health
+        self.expires_ms = expires_ms
+
+
+class GatewayTable:
+    def __init__(self, max_entries, replace_holdoff_ms, load_weight, health_weight):
+        self.max_entries = max_entries
+        self.replace_holdoff_ms = replace_holdoff_ms
+        self.load_weight = load_weight
+        self.health_weight = health_weight
+        self._routes = {}
+        self._last_replace_ms = None
+
+    def __len__(self):
+        return len(self._routes)
+
+    def entries(self):
+        return self._routes.values()
+
+    def find(self, gw):
+        return self._routes.get(gw)
+
+    def score(self, route):
+        """Rule 6: lower is better."""
+        metric = route.metric
+        return (
+            metric
+            + (metric * route.load * self.load_weight) // 65536
+            + (255 - route.health) * self.health_weight
+        )
+
+    def best(self):
+        best = None
+        best_score = 0
+        for route in self._routes.values():
+            s = self.score(route)
+            if best is None or s < best_score:
+                best, best_score = route, s
+        return best
+
+    def consider(self, gw, next_hop, seqno, adv_metric, link_cost, load, health, hold_ms,
+                 now_ms, sources):
+        """Apply one advertised entry from neighbour next_hop. Returns an outcome code."""
+        retract = adv_metric == METRIC_INF or health == 0
+        metric = METRIC_INF if retract else min(METRIC_INF - 1, adv_metric + link_cost)
+        expires_ms = ticks_add(now_ms, hold_ms)
+        route = self._routes.get(gw)
+        if route is not None and route.next_hop == next_hop:
+            if retract:
+                del self._routes[gw]
+                return LOST
+            if not sources.feasible(gw, seqno, adv_metric):
+                del self._routes[gw]
+                return UNFEASIBLE
+            old = route.metric
+            significant = (
+                abs(metric - old) * 4 > old
+                or health != route.health
+                or abs(load - route.load) >= 32
+            )
+            route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
+            return CHANGED if significant else REFRESHED
+        if retract:
+            return NOTHING
+        if not sources.feasible(gw, seqno, adv_metric):
+            return UNFEASIBLE
+        if route is not None:
+            margin = route.metric // 16 + 8
+            if metric + margin < route.metric or (
+                seqno_newer(seqno, route.seqno) and metric <= route.metric
+            ):
+                route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
+                return CHANGED
+            return NOTHING
+        if len(self._routes) >= self.max_entries:
+            if not self._make_room(metric, now_ms):
+                return FULL
+        route = GatewayRoute(gw)
+        route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
+        self._routes[gw] = route
+        return ADDED
+
+    def _make_room(self, metric, now_ms):
+        """Rule 4."""
+        if self._last_replace_ms is not None and (
+            ticks_diff(now_ms, self._last_replace_ms) < self.replace_holdoff_ms
+        ):
+            return False
+        protected = self.best()
+        worst = None
+        for route in self._routes.values():
+            if route is not protected and (worst is None or route.metric > worst.metric):
+                worst = route
+        if worst is None or metric >= worst.metric:
+            return False
+        del self._routes[worst.gw]
+        self._last_replace_ms = now_ms
+        return True
+
+    def remove(self, gw):
+        return self._routes.pop(gw, None)
+
+    def remove_via(self, next_hop):
+        """Drop every route through a lost neighbour; return the gateways lost."""
+        lost = [r.gw for r in self._routes.values() if r.next_hop == next_hop]
+        for gw in lost:
+            del self._routes[gw]
+        return lost
+
+    def expire(self, now_ms):
+        """Remove routes past their hold time. Returns (lost gateways, next deadline)."""
+        lost = None
+        deadline = None
+        for route in self._routes.values():
+            if ticks_diff(now_ms, route.expires_ms) >= 0:
+                if lost is None:
+                    lost = []
+                lost.append(route.gw)
+            elif deadline is None or ticks_diff(route.expires_ms, deadline) < 0:
+                deadline = route.expires_ms
+        if lost:
+            for gw in lost:
+                del self._routes[gw]
+        return lost, deadline

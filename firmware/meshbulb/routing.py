@@ -1,0 +1,298 @@
+# Control plane of one node: HELLO beacons (neighbour discovery) and route updates towards
+# gateways (a Babel-style distance vector). The Node owns one RoutingControl and hands it the
+# HELLO, ROUTE and SEQREQ frames it receives.
+#
+# Rules kept here:
+# 1. HELLOs are paced by Trickle; any change in the neighbour set or in a link's
+#    bidirectionality is an inconsistency and resets the timer.
+# 2. Route updates go out periodically (route_update_interval_ms, jittered) and as triggered
+#    updates (after triggered_delay_ms, at most one per triggered_min_interval_ms) when a
+#    gateway is added, changes significantly, or is lost. A new seqno alone is not
+#    significant unless this node asked for it.
+# 3. A lost or unfeasible route is retracted (metric INF) in the next two updates.
+# 4. Without a feasible route to a gateway, the node sends a seqno request towards it,
+#    rate-limited; the gateway answers with a new seqno, which makes routes feasible again.
+# 5. Advertising a route updates its feasibility distance (sources.py).
+# 6. A gateway announces itself with metric 0 and the load and uplink health it was given;
+#    health 0 is a retraction. It bumps its seqno on request (rate-limited) and whenever
+#    its health crosses zero.
+
+from meshbulb import routes as rt
+from meshbulb import wire
+from meshbulb.compat import seqno_add, seqno_newer, ticks_add, ticks_diff, ticks_earliest
+from meshbulb.neighbours import LINK_INF, NeighbourTable, initial_quality
+from meshbulb.routes import GatewayTable
+from meshbulb.sources import SourceTable
+from meshbulb.trickle import Trickle
+
+_RETRACT_REPEATS = 2
+
+
+class RoutingControl:
+    def __init__(self, node, config, rand_below, now_ms, is_gateway):
+        self.node = node
+        self.config = config
+        self._rand_below = rand_below
+        self.neighbours = NeighbourTable(
+            config.max_neighbours, config.neighbour_hold_factor, config.link_fail_limit,
+            config.neighbour_evict_holdoff_ms,
+        )
+        self.gateways = GatewayTable(
+            config.max_gateways, config.gateway_replace_holdoff_ms, config.load_weight,
+            config.health_weight,
+        )
+        self.sources = SourceTable(config.max_sources)
+        self.trickle = Trickle(config.hello_imin_ms, config.hello_doublings, 0, rand_below,
+                               now_ms)
+        self.hello_seq = rand_below(0x10000)
+        self.is_gateway = is_gateway
+        self.gw_seqno = rand_below(0x10000)
+        self.gw_load = 0
+        self.gw_health = 255 if is_gateway else 0
+        self._gw_bumped_ms = None
+        self._retractions = {}  # gateway -> [seqno, repeats left]
+        self._wanted = {}  # gateway -> seqno we asked for
+        self._seqreq_ms = None
+        self._last_update_ms = None
+        self._triggered_ms = None
+        self._periodic_ms = ticks_add(now_ms, self._jittered(config.route_update_interval_ms))
+        if is_gateway:
+            self.trigger_update(now_ms)
+
+    def _jittered(self, interval_ms):
+        return interval_ms - self._rand_below(interval_ms // 4 + 1)
+
+    # --- HELLO ---------------------------------------------------------------------------
+
+    def on_hello(self, frame, off, plen, src, link, link_src, rssi_dbm, now_ms):
+        parsed = wire.parse_hello(frame, off, plen)
+        if parsed is None:
+            return "bad_payload"
+        flags, hello_seq, interval_ds, count = parsed
+        cfg = self.config
+        entry, is_new, evicted = self.neighbours.update(
+            src, link, link_src, rssi_dbm, interval_ds * 100, now_ms
+        )
+        if entry is None:
+            return "table_full"
+        if evicted is not None:
+            self.neighbour_lost(evicted, now_ms)
+        if not entry.hello_received(hello_seq, initial_quality(rssi_dbm, cfg.weak_rssi_dbm)):
+            return "duplicate"
+        was_bidirectional = entry.tx_q > 0
+        entry.tx_q = wire.hello_quality_for(frame, off, count, self.node.address)
+        entry.is_gateway = bool(flags & wire.F_GATEWAY)
+        self.node.note_expiry(entry.expires_ms)
+        if is_new or was_bidirectional != (entry.tx_q > 0):
+            self.trickle.reset(now_ms)
+            if entry.tx_q > 0 and (len(self.gateways) or self.is_gateway):
+                self.trigger_update(now_ms)
+        return None
+
+    def send_hello(self, now_ms):
+        node = self.node
+        self.hello_seq = (self.hello_seq + 1) & 0xFFFF
+        buf = node.begin_frame(wire.T_HELLO, 0, 0, wire.BROADCAST)
+        entries = self.neighbours.hello_entries()
+        room = (node.max_body - wire.HELLO_FIXED) // wire.HELLO_ENTRY
+        if len(entries) > room:
+            entries.sort(key=lambda e: -e[1])
+            del entries[room:]
+        # Announce the longest the next HELLO may take: the next interval's length.
+        next_interval_ms = min(2 * self.trickle.interval_ms, self.trickle.imax_ms)
+        interval_ds = max(1, min(0xFFFF, next_interval_ms // 100))
+        flags = wire.F_GATEWAY if self.is_gateway else 0
+        end = wire.pack_hello(buf, wire.HEADER_LEN, flags, self.hello_seq, interval_ds, entries)
+        node.broadcast_frame(wire.T_HELLO, end)
+
+    # --- route updates ---------------------------------------------------------------------
+
+    def on_route(self, frame, off, plen, src, link_src, now_ms):
+        parsed = wire.parse_route(frame, off, plen)
+        if parsed is None:
+            return "bad_payload"
+        nb = self.neighbours.find(src)
+        if nb is None or nb.link_addr != link_src:
+            return "not_neighbour"
+        cost = nb.cost(self.config.weak_rssi_dbm)
+        if cost == LINK_INF:
+            return "not_neighbour"
+        interval_ds, count = parsed
+        hold_ms = interval_ds * 100 * self.config.route_hold_factor
+        me = self.node.address
+        p = off + wire.ROUTE_FIXED
+        for _ in range(count):
+            gw, seqno, metric, load, health = wire.route_entry(frame, p)
+            p += wire.ROUTE_ENTRY
+            if gw == me or gw == wire.BROADCAST:
+                continue
+            self._consider(gw, src, seqno, metric, cost, load, health, hold_ms, now_ms)
+        return None
+
+    def _consider(self, gw, src, seqno, metric, cost, load, health, hold_ms, now_ms):
+        before = self.gateways.find(gw)
+        was_ours = before is not None and before.next_hop == src
+        outcome = self.gateways.consider(
+            gw, src, seqno, metric, cost, load, health, hold_ms, now_ms, self.sources
+        )
+        if outcome == rt.ADDED or outcome == rt.CHANGED or outcome == rt.REFRESHED:
+            route = self.gateways.find(gw)
+            self._retractions.pop(gw, None)
+            self.node.note_expiry(route.expires_ms)
+            wanted = self._wanted.get(gw)
+            if wanted is not None and not seqno_newer(wanted, seqno):
+                del self._wanted[gw]
+                self.trigger_update(now_ms)
+            elif outcome != rt.REFRESHED:
+                self.trigger_update(now_ms)
+        elif outcome == rt.LOST:
+            self._retract(gw, seqno, now_ms)
+        elif outcome == rt.UNFEASIBLE:
+            if was_ours:
+                self._retract(gw, seqno, now_ms)
+            if self.gateways.find(gw) is None and len(self.gateways) < self.gateways.max_entries:
+                self._request_seqno(gw, seqno_add(seqno, 1), src, now_ms)
+
+    def _retract(self, gw, seqno, now_ms):
+        if len(self._retractions) < 2 * self.config.max_gateways:
+            self._retractions[gw] = [seqno, _RETRACT_REPEATS]
+        self.trigger_update(now_ms)
+
+    def neighbour_lost(self, entry, now_ms):
+        """A neighbour expired, failed or was evicted: drop everything through it."""
+        for gw in self.gateways.remove_via(entry.node_addr):
+            self._retract(gw, 0, now_ms)
+        self.node.routes.remove_via(entry.node_addr)
+        self.trickle.reset(now_ms)
+
+    def trigger_update(self, now_ms):
+        due = ticks_add(now_ms, self.config.triggered_delay_ms // 2
+                        + self._rand_below(self.config.triggered_delay_ms // 2 + 1))
+        if self._last_update_ms is not None:
+            earliest = ticks_add(self._last_update_ms, self.config.triggered_min_interval_ms)
+            if ticks_diff(earliest, due) > 0:
+                due = earliest
+        self._triggered_ms = ticks_earliest(self._triggered_ms, due)
+
+    def send_update(self, now_ms):
+        node = self.node
+        buf = node.begin_frame(wire.T_ROUTE, 0, 0, wire.BROADCAST)
+        p = wire.HEADER_LEN + wire.ROUTE_FIXED
+        room = (node.max_body - wire.ROUTE_FIXED) // wire.ROUTE_ENTRY
+        count = 0
+        if self.is_gateway:
+            metric = 0 if self.gw_health else wire.METRIC_INF
+            p = wire.pack_route_entry(buf, p, node.address, self.gw_seqno, metric,
+                                      self.gw_load, self.gw_health)
+            count += 1
+        for route in self.gateways.entries():
+            if count >= room:
+                break
+            p = wire.pack_route_entry(buf, p, route.gw, route.seqno, route.metric, route.load,
+                                      route.health)
+            self.sources.update(route.gw, route.seqno, route.metric, now_ms)
+            count += 1
+        done = []
+        for gw, retraction in self._retractions.items():
+            if count >= room:
+                break
+            p = wire.pack_route_entry(buf, p, gw, retraction[0], wire.METRIC_INF, 0, 0)
+            count += 1
+            retraction[1] -= 1
+            if retraction[1] <= 0:
+                done.append(gw)
+        for gw in done:
+            del self._retractions[gw]
+        self._last_update_ms = now_ms
+        self._triggered_ms = None
+        self._periodic_ms = ticks_add(now_ms,
+                                      self._jittered(self.config.route_update_interval_ms))
+        if count == 0:
+            return
+        interval_ds = self.config.route_update_interval_ms // 100
+        buf[wire.HEADER_LEN] = interval_ds >> 8
+        buf[wire.HEADER_LEN + 1] = interval_ds & 0xFF
+        buf[wire.HEADER_LEN + 2] = count
+        node.broadcast_frame(wire.T_ROUTE, p)
+
+    # --- seqno requests ----------------------------------------------------------------------
+
+    def _request_seqno(self, gw, wanted, via, now_ms):
+        if self._seqreq_ms is not None and ticks_diff(
+            now_ms, self._seqreq_ms
+        ) < self.config.seqreq_min_interval_ms:
+            return
+        nb = self.neighbours.find(via)
+        if nb is None:
+            return
+        self._seqreq_ms = now_ms
+        if len(self._wanted) < self.config.max_gateways or gw in self._wanted:
+            self._wanted[gw] = wanted
+        self.node.send_seqreq(gw, wanted, nb, self.config.flood_hop_limit)
+
+    def on_seqreq(self, wanted, dst, hops_left, now_ms):
+        """Returns a drop reason, None when handled, or the Neighbour to forward to."""
+        if dst == self.node.address:
+            if not self.is_gateway:
+                return "no_route"
+            if seqno_newer(wanted, self.gw_seqno):
+                self.bump_seqno(now_ms)
+            self.trigger_update(now_ms)
+            return None
+        route = self.gateways.find(dst)
+        if route is None:
+            return "no_route"
+        if not seqno_newer(wanted, route.seqno):
+            self.trigger_update(now_ms)
+            return None
+        if hops_left == 0:
+            return "hop_limit"
+        if len(self._wanted) < self.config.max_gateways or dst in self._wanted:
+            self._wanted[dst] = wanted
+        return self.neighbours.find(route.next_hop) or "no_route"
+
+    # --- gateway role ------------------------------------------------------------------------
+
+    def bump_seqno(self, now_ms):
+        if self._gw_bumped_ms is not None and ticks_diff(
+            now_ms, self._gw_bumped_ms
+        ) < self.config.gateway_seqno_min_interval_ms:
+            return
+        self._gw_bumped_ms = now_ms
+        self.gw_seqno = seqno_add(self.gw_seqno, 1)
+
+    def set_uplink(self, load, health, now_ms):
+        crossed = (health == 0) != (self.gw_health == 0)
+        changed = crossed or abs(load - self.gw_load) >= 32 or abs(health - self.gw_health) >= 32
+        self.gw_load = load
+        self.gw_health = health
+        if crossed:
+            self._gw_bumped_ms = None
+            self.bump_seqno(now_ms)
+        if changed:
+            self.trigger_update(now_ms)
+
+    # --- timers ------------------------------------------------------------------------------
+
+    def poll(self, now_ms):
+        if self.trickle.poll(now_ms):
+            self.send_hello(now_ms)
+        if ticks_diff(now_ms, self._periodic_ms) >= 0 or (
+            self._triggered_ms is not None and ticks_diff(now_ms, self._triggered_ms) >= 0
+        ):
+            self.send_update(now_ms)
+
+    def expire(self, now_ms):
+        lost, deadline = self.neighbours.expire(now_ms)
+        if lost:
+            for entry in lost:
+                self.neighbour_lost(entry, now_ms)
+        gone, route_deadline = self.gateways.expire(now_ms)
+        if gone:
+            for gw in gone:
+                self._retract(gw, 0, now_ms)
+        return ticks_earliest(deadline, route_deadline)
+
+    def next_deadline_ms(self):
+        deadline = ticks_earliest(self.trickle.next_deadline_ms(), self._periodic_ms)
+        return ticks_earliest(deadline, self._triggered_ms)

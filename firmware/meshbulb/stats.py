@@ -1,0 +1,68 @@
+# Per-node counters: frames in and out by type, drops by reason, control bytes sent.
+#
+# Rules kept here:
+# 1. Counters live in preallocated arrays indexed by frame type or drop-reason index, so
+#    counting never allocates.
+# 2. Every drop has exactly one reason from DROP_REASONS; an unknown reason is a bug and is
+#    counted as "internal_error" rather than raising.
+
+from array import array
+
+from meshbulb.wire import T_DATA, TYPE_COUNT, TYPE_NAMES
+
+DROP_REASONS = (
+    "short", "oversize", "bad_version", "bad_type", "bad_flags", "bad_addr", "bad_payload",
+    "unknown_key", "own", "duplicate", "hop_limit", "no_route", "not_neighbour",
+    "unfeasible", "table_full", "relay_full", "reassembly_full", "queue_full",
+    "discovery_failed", "internal_error",
+)
+_DROP_INDEX = {name: i for i, name in enumerate(DROP_REASONS)}
+
+
+class Stats:
+    """Counters of one node. `snapshot()` returns a plain dict for reports."""
+
+    def __init__(self):
+        self.frames_in = array("I", bytes(4 * TYPE_COUNT))
+        self.frames_out = array("I", bytes(4 * TYPE_COUNT))
+        self.bytes_out = array("I", bytes(4 * TYPE_COUNT))
+        self.drops = array("I", bytes(4 * len(DROP_REASONS)))
+        self.delivered = 0
+        self.relayed = 0
+        self.link_failures = 0
+
+    def count_in(self, ftype):
+        self.frames_in[ftype] += 1
+
+    def count_out(self, ftype, nbytes):
+        self.frames_out[ftype] += 1
+        self.bytes_out[ftype] += nbytes
+
+    def drop(self, reason):
+        self.drops[_DROP_INDEX.get(reason, _DROP_INDEX["internal_error"])] += 1
+
+    def drop_count(self, reason):
+        return self.drops[_DROP_INDEX[reason]]
+
+    def control_bytes(self):
+        """Bytes sent in every frame type except DATA."""
+        total = 0
+        for ftype in range(1, TYPE_COUNT):
+            if ftype != T_DATA:
+                total += self.bytes_out[ftype]
+        return total
+
+    def total_drops(self):
+        return sum(self.drops)
+
+    def snapshot(self):
+        return {
+            "frames_in": {TYPE_NAMES[t]: self.frames_in[t] for t in range(1, TYPE_COUNT)},
+            "frames_out": {TYPE_NAMES[t]: self.frames_out[t] for t in range(1, TYPE_COUNT)},
+            "bytes_out": {TYPE_NAMES[t]: self.bytes_out[t] for t in range(1, TYPE_COUNT)},
+            "drops": {DROP_REASONS[i]: self.drops[i] for i in range(len(DROP_REASONS))},
+            "control_bytes": self.control_bytes(),
+            "delivered": self.delivered,
+            "relayed": self.relayed,
+            "link_failures": self.link_failures,
+        }
