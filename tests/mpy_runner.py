@@ -1,6 +1,10 @@
 """Minimal test runner that works on MicroPython (unix port) and CPython.
 
-Usage: micropython -X heapsize=110k tests/mpy_runner.py tests/core/test_foo.py [...]
+Usage: micropython -X heapsize=110k tests/mpy_runner.py [--path DIR]... tests/core/test_foo.py [...]
+
+Test files may be .py sources or .mpy files precompiled by mpy-cross. Each --path DIR is put
+ahead of the repo's firmware/ on sys.path, so precompiled packages found there win, as they
+do on a device (compiling the whole core from source needs more than an ESP32-sized heap).
 
 Imports each file as a module, calls every callable attribute named ``test_*``
 with no arguments (sorted by name), and prints ``PASS name`` / ``FAIL name: ...``
@@ -52,6 +56,8 @@ def run_file(path):
     name = _basename(path)
     if name.endswith(".py"):
         name = name[:-3]
+    elif name.endswith(".mpy"):
+        name = name[:-4]
     if name in sys.modules:
         del sys.modules[name]
     sys.path.insert(0, test_dir)
@@ -86,8 +92,20 @@ def main(argv):
     firmware = repo + "/firmware"
     if firmware not in sys.path:
         sys.path.insert(0, firmware)
+    paths = []
+    files = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--path" and i + 1 < len(argv):
+            paths.append(_abspath(argv[i + 1]))
+            i += 2
+        else:
+            files.append(argv[i])
+            i += 1
+    for path in reversed(paths):
+        sys.path.insert(0, path)
     passed = failed = 0
-    for path in argv:
+    for path in files:
         p, f = run_file(path)
         passed += p
         failed += f

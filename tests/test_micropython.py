@@ -1,4 +1,5 @@
-"""Run every tests/core/test_*.py file under the real MicroPython unix port."""
+"""Run every tests/core/test_*.py file under the real MicroPython unix port, with an
+ESP32-sized heap, importing the core as mpy-cross bytecode as a device does."""
 
 import re
 import shutil
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mpy_build import build
 
 REPO = Path(__file__).resolve().parent.parent
 CORE_TESTS = sorted(p.name for p in (REPO / "tests" / "core").glob("test_*.py"))
@@ -25,14 +27,21 @@ def micropython_exe() -> str:
     return found
 
 
+@pytest.fixture(scope="session")
+def mpy_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("mpy"))
+
+
 @pytest.mark.parametrize("name", CORE_TESTS)
-def test_core_file_on_micropython(name: str) -> None:
+def test_core_file_on_micropython(name: str, mpy_tree: Path) -> None:
     cmd = [
         micropython_exe(),
         "-X",
         "heapsize=" + HEAPSIZE,
         "tests/mpy_runner.py",
-        "tests/core/" + name,
+        "--path",
+        str(mpy_tree),
+        str(mpy_tree / "core" / (name[:-3] + ".mpy")),
     ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_S)
     detail = f"cmd: {' '.join(cmd)}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"

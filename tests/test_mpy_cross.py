@@ -1,11 +1,10 @@
 """Every firmware .py file must compile with the real mpy-cross."""
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from mpy_build import mpy_cross_exe
 
 REPO = Path(__file__).resolve().parent.parent
 FIRMWARE = REPO / "firmware"
@@ -16,28 +15,11 @@ SOURCES = sorted(
 )
 
 
-def mpy_cross_cmd() -> list[str]:
-    try:
-        import mpy_cross
-    except ImportError:
-        pass
-    else:
-        mpy_cross.fix_perms()
-        return [mpy_cross.mpy_cross]
-    exe = Path(sys.executable).parent / "mpy-cross"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("mpy-cross")
-    if found is None:
-        pytest.fail("mpy-cross not found (pip install mpy-cross)")
-    return [found]
-
-
 @pytest.mark.parametrize("rel", SOURCES)
 def test_mpy_cross_compiles(rel: str, tmp_path: Path) -> None:
     out = tmp_path / (Path(rel).stem + ".mpy")
     # -s: the source name recorded in the .mpy (used in tracebacks on device).
-    cmd = mpy_cross_cmd() + ["-o", str(out), "-s", rel, str(FIRMWARE / rel)]
+    cmd = [mpy_cross_exe(), "-o", str(out), "-s", rel, str(FIRMWARE / rel)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"mpy-cross failed on firmware/{rel}\n{proc.stdout}{proc.stderr}"
     assert out.stat().st_size > 0, "mpy-cross produced an empty file for firmware/" + rel

@@ -4,71 +4,121 @@
 # 1. Unknown keys and out-of-range values raise ConfigError naming the key; nothing is guessed.
 # 2. Defaults fit an ESP32 bulb on ESP-NOW: 250-byte MTU, 20 neighbours (the peer limit).
 # 3. Tables are sized here once; the core never grows a table past these bounds.
+# 4. Defaults are class attributes, so a Config costs RAM only for what it overrides, and
+#    one Config may be shared by every node of a simulation.
 
 
 class ConfigError(ValueError):
     """A configuration key is unknown or its value is out of range (the caller's mistake)."""
 
 
-# name: (default, minimum, maximum)
-_FIELDS = {
-    "mtu": (250, 64, 1470),
-    "max_neighbours": (20, 1, 64),
-    "max_gateways": (4, 1, 16),
-    "max_sources": (16, 1, 64),
-    "max_routes": (64, 1, 1024),
-    "dedup_entries": (256, 16, 4096),
-    "max_pending_relays": (16, 1, 128),
-    "max_discoveries": (4, 1, 32),
-    "discovery_queue": (4, 1, 32),
-    "reassembly_slots": (2, 1, 16),
-    "reassembly_max_bytes": (1500, 64, 4096),
-    "reassembly_timeout_ms": (5000, 100, 600000),
-    "hello_imin_ms": (1000, 50, 60000),
-    "hello_doublings": (5, 0, 16),
-    "neighbour_hold_factor": (4, 2, 16),
-    "link_fail_limit": (3, 1, 100),
-    "weak_rssi_dbm": (-75, -120, 0),
-    "route_update_interval_ms": (20000, 1000, 600000),
-    "route_hold_factor": (4, 2, 16),
-    "triggered_delay_ms": (200, 10, 10000),
-    "triggered_min_interval_ms": (1000, 10, 60000),
-    "seqreq_min_interval_ms": (2000, 100, 60000),
-    "gateway_seqno_min_interval_ms": (1000, 100, 60000),
-    "gateway_replace_holdoff_ms": (10000, 0, 600000),
-    "neighbour_evict_holdoff_ms": (10000, 0, 600000),
-    "flood_jitter_ms": (100, 1, 10000),
-    "flood_counter_threshold": (3, 1, 64),
-    "flood_hop_limit": (1024, 1, 65535),
-    "discovery_ttls": (4, 1, 12),
-    "discovery_first_ttl": (2, 1, 255),
-    "discovery_per_hop_ms": (40, 1, 10000),
-    "route_lifetime_ms": (60000, 1000, 3600000),
-    "reverse_route_lifetime_ms": (10000, 1000, 3600000),
-    "load_weight": (256, 0, 4096),
-    "health_weight": (4, 0, 1024),
-}
+# (name, minimum, maximum); the default is the class attribute of the same name.
+_BOUNDS = (
+    ("mtu", 64, 1470),
+    ("max_neighbours", 1, 64),
+    ("max_gateways", 1, 16),
+    ("max_sources", 1, 64),
+    ("max_routes", 1, 1024),
+    ("dedup_entries", 16, 4096),
+    ("max_pending_relays", 1, 128),
+    ("max_discoveries", 1, 32),
+    ("discovery_queue", 1, 32),
+    ("reassembly_slots", 1, 16),
+    ("reassembly_max_bytes", 64, 4096),
+    ("reassembly_timeout_ms", 100, 600000),
+    ("hello_imin_ms", 50, 60000),
+    ("hello_doublings", 0, 16),
+    ("gateway_hello_interval_ms", 200, 60000),
+    ("neighbour_hold_factor", 2, 16),
+    ("link_fail_limit", 1, 100),
+    ("weak_rssi_dbm", -120, 0),
+    ("route_update_interval_ms", 1000, 600000),
+    ("route_hold_factor", 2, 16),
+    ("triggered_delay_ms", 10, 10000),
+    ("triggered_min_interval_ms", 10, 60000),
+    ("seqreq_min_interval_ms", 100, 60000),
+    ("gateway_seqno_min_interval_ms", 100, 60000),
+    ("gateway_replace_holdoff_ms", 0, 600000),
+    ("gateway_settle_ms", 0, 600000),
+    ("neighbour_evict_holdoff_ms", 0, 600000),
+    ("flood_jitter_ms", 1, 10000),
+    ("flood_counter_threshold", 1, 64),
+    ("flood_hop_limit", 1, 65535),
+    ("discovery_ttls", 1, 12),
+    ("discovery_first_ttl", 1, 255),
+    ("discovery_per_hop_ms", 1, 10000),
+    ("route_lifetime_ms", 1000, 3600000),
+    ("reverse_route_lifetime_ms", 1000, 3600000),
+    ("load_weight", 0, 4096),
+    ("health_weight", 0, 1024),
+)
 
 
 class Config:
     """Validated node configuration. `Config(mtu=250, max_gateways=3)`."""
 
+    mtu = 250  # bytes per frame; ESP-NOW's limit
+    max_neighbours = 20  # ESP-NOW peer limit
+    max_gateways = 4  # best k gateways kept
+    max_sources = 16  # feasibility distances kept (outlive gateway routes)
+    max_routes = 64  # bulb-to-bulb route cache
+    dedup_entries = 256
+    max_pending_relays = 16
+    max_discoveries = 4
+    discovery_queue = 4  # payloads waiting per discovery
+    reassembly_slots = 2
+    reassembly_max_bytes = 1500
+    reassembly_timeout_ms = 5000
+    hello_imin_ms = 1000
+    hello_doublings = 5  # Imax = 32 s
+    gateway_hello_interval_ms = 2000  # fixed, so a dead gateway is noticed within seconds
+    neighbour_hold_factor = 4
+    link_fail_limit = 3
+    weak_rssi_dbm = -75
+    route_update_interval_ms = 20000
+    route_hold_factor = 4
+    triggered_delay_ms = 200
+    triggered_min_interval_ms = 1000
+    seqreq_min_interval_ms = 2000
+    gateway_seqno_min_interval_ms = 1000
+    gateway_replace_holdoff_ms = 10000
+    gateway_settle_ms = 5000
+    neighbour_evict_holdoff_ms = 10000
+    flood_jitter_ms = 100
+    flood_counter_threshold = 3
+    flood_hop_limit = 1024
+    discovery_ttls = 4
+    discovery_first_ttl = 2
+    discovery_per_hop_ms = 40
+    route_lifetime_ms = 60000
+    reverse_route_lifetime_ms = 10000
+    load_weight = 256
+    health_weight = 4
+
     def __init__(self, **overrides):
         for name in overrides:
-            if name not in _FIELDS:
+            bounds = _bounds_of(name)
+            if bounds is None:
                 raise ConfigError("unknown config key: %s" % name)
-        for name in _FIELDS:
-            default, low, high = _FIELDS[name]
-            value = overrides.get(name, default)
+            value = overrides[name]
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ConfigError("%s must be an integer, got %r" % (name, value))
-            if value < low or value > high:
-                raise ConfigError("%s=%d is out of range [%d, %d]" % (name, value, low, high))
+            if value < bounds[1] or value > bounds[2]:
+                raise ConfigError(
+                    "%s=%d is out of range [%d, %d]" % (name, value, bounds[1], bounds[2])
+                )
             setattr(self, name, value)
 
     @staticmethod
     def keys():
-        return tuple(_FIELDS)
+        return tuple(b[0] for b in _BOUNDS)
 
     def as_dict(self):
-        return {name: getattr(self, name) for name in _FIELDS}
+        return {b[0]: getattr(self, b[0]) for b in _BOUNDS}
+
+
+def _bounds_of(name):
+    for bounds in _BOUNDS:
+        if bounds[0] == name:
+            return bounds
+    return None

@@ -30,7 +30,7 @@ from meshbulb.stats import Stats
 ACT_TX = const(1)
 ACT_DELIVER = const(2)
 ACT_ACKED = const(3)
-_FRAG_DATA_OVERHEAD = const(7)  # port byte + fragment header
+_FRAG_DATA_OVERHEAD = const(7)  # port, length and fragment header
 
 
 class Node:
@@ -239,12 +239,12 @@ class Node:
     def _data_frames(self, dst, port, payload, flags, hops_left):
         """Yield the DATA frames (bytes) carrying payload, fragmented when needed."""
         total = len(payload)
-        if total + 1 <= self.max_body:
+        h = wire.HEADER_LEN
+        if total + wire.DATA_FIXED <= self.max_body:
             buf = self.begin_frame(wire.T_DATA, flags, hops_left, dst)
-            buf[wire.HEADER_LEN] = port
-            end = wire.HEADER_LEN + 1 + total
-            buf[wire.HEADER_LEN + 1 : end] = payload
-            yield bytes(buf[:end])
+            body = wire.pack_data_header(buf, h, port, total)
+            buf[body : body + total] = payload
+            yield bytes(buf[: body + total])
             return
         count = fragment_count(total, self.max_body - _FRAG_DATA_OVERHEAD)
         chunk = wire.fragment_chunk(total, count)
@@ -252,17 +252,10 @@ class Node:
         for index in range(count):
             part = payload[index * chunk : min(total, (index + 1) * chunk)]
             buf = self.begin_frame(wire.T_DATA, flags | wire.F_FRAG, hops_left, dst)
-            h = wire.HEADER_LEN
-            buf[h] = port
-            buf[h + 1] = self._frag_tag >> 8
-            buf[h + 2] = self._frag_tag & 0xFF
-            buf[h + 3] = index
-            buf[h + 4] = count
-            buf[h + 5] = total >> 8
-            buf[h + 6] = total & 0xFF
-            end = h + _FRAG_DATA_OVERHEAD + len(part)
-            buf[h + _FRAG_DATA_OVERHEAD : end] = part
-            yield bytes(buf[:end])
+            body = wire.pack_data_header(buf, h, port, total)
+            body = wire.pack_frag_header(buf, body, self._frag_tag, index, count)
+            buf[body : body + len(part)] = part
+            yield bytes(buf[: body + len(part)])
 
     def _send_data(self, dst, port, payload, flags, nb):
         for frame in self._data_frames(dst, port, payload, flags, self.config.flood_hop_limit):
@@ -437,6 +430,8 @@ class Node:
         if here:
             self._deliver(src, port, frame, body_off, body_len, frag, flags, seq, now_ms)
             return None
+        if flags & wire.F_ANY_GW:
+            self.control.stale_forward(dst, now_ms)
         return self._forward(frame, hops_left, hops_taken, dst, flags, now_ms)
 
     def _deliver(self, src, port, frame, body_off, body_len, frag, flags, seq, now_ms):

@@ -10,8 +10,10 @@
 # 4. A new gateway enters a full table only by displacing the worst entry, never the one that
 #    currently carries our traffic, and at most once per replace_holdoff_ms.
 # 5. Routes expire when not refreshed within the hold time the neighbour's interval implies.
-# 6. The gateway that carries traffic is the one with the lowest score: path metric weighed
-#    by the load and uplink health the gateway announces.
+# 6. The gateway that carries traffic (the selected one) has the lowest score: path metric
+#    weighed by the load and uplink health the gateway announces. Selection is sticky: a
+#    challenger must beat the selected score by 1/8 and must have been known for settle_ms,
+#    so a burst of new (possibly fake) gateways cannot take the traffic at once.
 
 from meshbulb.compat import seqno_newer, ticks_add, ticks_diff
 from meshbulb.wire import METRIC_INF
@@ -38,6 +40,7 @@ class GatewayRoute:
         self.load = 0
         self.health = 0
         self.expires_ms = 0
+        self.added_ms = 0
 
     def set(self, next_hop, seqno, adv_metric, metric, load, health, expires_ms):
         self.next_hop = next_hop
@@ -50,9 +53,11 @@ class GatewayRoute:
 
 
 class GatewayTable:
-    def __init__(self, max_entries, replace_holdoff_ms, load_weight, health_weight):
+    def __init__(self, max_entries, replace_holdoff_ms, settle_ms, load_weight, health_weight):
         self.max_entries = max_entries
         self.replace_holdoff_ms = replace_holdoff_ms
+        self.settle_ms = settle_ms
+        self.selected = None
         self.load_weight = load_weight
         self.health_weight = health_weight
         self._routes = {}
@@ -77,13 +82,31 @@ class GatewayTable:
         )
 
     def best(self):
+        """The route our internet traffic uses (rule 6), or None."""
+        return self.selected
+
+    def reselect(self, now_ms):
+        """Rule 6: re-evaluate the selected gateway after any change to the table."""
+        current = self.selected
+        if current is not None and (self._routes.get(current.gw) is not current
+                                    or current.health == 0):
+            current = None
         best = None
         best_score = 0
         for route in self._routes.values():
+            if route.health == 0:
+                continue
+            if current is not None and ticks_diff(now_ms, route.added_ms) < self.settle_ms:
+                continue
             s = self.score(route)
             if best is None or s < best_score:
                 best, best_score = route, s
-        return best
+        if current is None:
+            self.selected = best
+        elif best is not None and best_score + best_score // 8 < self.score(current):
+            self.selected = best
+        else:
+            self.selected = current
 
     def consider(self, gw, next_hop, seqno, adv_metric, link_cost, load, health, hold_ms,
                  now_ms, sources):
@@ -124,6 +147,7 @@ class GatewayTable:
                 return FULL
         route = GatewayRoute(gw)
         route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
+        route.added_ms = now_ms
         self._routes[gw] = route
         return ADDED
 
@@ -133,7 +157,7 @@ class GatewayTable:
             ticks_diff(now_ms, self._last_replace_ms) < self.replace_holdoff_ms
         ):
             return False
-        protected = self.best()
+        protected = self.selected
         worst = None
         for route in self._routes.values():
             if route is not protected and (worst is None or route.metric > worst.metric):

@@ -4,18 +4,24 @@
 #
 # Rules kept here:
 # 1. HELLOs are paced by Trickle; any change in the neighbour set or in a link's
-#    bidirectionality is an inconsistency and resets the timer.
+#    bidirectionality is an inconsistency and resets the timer. A link that just became
+#    bidirectional gets one extra HELLO at once, ahead of the route update it triggers.
 # 2. Route updates go out periodically (route_update_interval_ms, jittered) and as triggered
 #    updates (after triggered_delay_ms, at most one per triggered_min_interval_ms) when a
 #    gateway is added, changes significantly, or is lost. A new seqno alone is not
 #    significant unless this node asked for it.
-# 3. A lost or unfeasible route is retracted (metric INF) in the next two updates.
+# 3. A lost or unfeasible route is retracted (metric INF) in the next three updates. A node
+#    asked to forward towards a gateway it has no route to retracts that gateway too, so a
+#    neighbour still routing through it on stale information learns at once.
 # 4. Without a feasible route to a gateway, the node sends a seqno request towards it,
 #    rate-limited; the gateway answers with a new seqno, which makes routes feasible again.
 # 5. Advertising a route updates its feasibility distance (sources.py).
 # 6. A gateway announces itself with metric 0 and the load and uplink health it was given;
 #    health 0 is a retraction. It bumps its seqno on request (rate-limited) and whenever
 #    its health crosses zero.
+# 7. A gateway beacons HELLOs at a short fixed interval instead of Trickle's, so that its
+#    neighbours notice within seconds when it dies silently and retract it. There are few
+#    gateways, so the extra beacons cost little airtime.
 
 from meshbulb import routes as rt
 from meshbulb import wire
@@ -25,7 +31,7 @@ from meshbulb.routes import GatewayTable
 from meshbulb.sources import SourceTable
 from meshbulb.trickle import Trickle
 
-_RETRACT_REPEATS = 2
+_RETRACT_REPEATS = 3
 
 
 class RoutingControl:
@@ -38,12 +44,15 @@ class RoutingControl:
             config.neighbour_evict_holdoff_ms,
         )
         self.gateways = GatewayTable(
-            config.max_gateways, config.gateway_replace_holdoff_ms, config.load_weight,
-            config.health_weight,
+            config.max_gateways, config.gateway_replace_holdoff_ms, config.gateway_settle_ms,
+            config.load_weight, config.health_weight,
         )
         self.sources = SourceTable(config.max_sources)
-        self.trickle = Trickle(config.hello_imin_ms, config.hello_doublings, 0, rand_below,
-                               now_ms)
+        if is_gateway:  # rule 7
+            self.trickle = Trickle(config.gateway_hello_interval_ms, 0, 0, rand_below, now_ms)
+        else:
+            self.trickle = Trickle(config.hello_imin_ms, config.hello_doublings, 0, rand_below,
+                                   now_ms)
         self.hello_seq = rand_below(0x10000)
         self.is_gateway = is_gateway
         self.gw_seqno = rand_below(0x10000)
@@ -55,6 +64,7 @@ class RoutingControl:
         self._seqreq_ms = None
         self._last_update_ms = None
         self._triggered_ms = None
+        self._hello_due_ms = None
         self._periodic_ms = ticks_add(now_ms, self._jittered(config.route_update_interval_ms))
         if is_gateway:
             self.trigger_update(now_ms)
@@ -85,8 +95,15 @@ class RoutingControl:
         self.node.note_expiry(entry.expires_ms)
         if is_new or was_bidirectional != (entry.tx_q > 0):
             self.trickle.reset(now_ms)
-            if entry.tx_q > 0 and (len(self.gateways) or self.is_gateway):
-                self.trigger_update(now_ms)
+            if entry.tx_q > 0:
+                # The neighbour learns that the link works both ways from our next HELLO,
+                # and only then accepts our routes: send that HELLO first, then the routes.
+                self._hello_due_ms = ticks_earliest(
+                    self._hello_due_ms,
+                    ticks_add(now_ms, self._rand_below(cfg.triggered_delay_ms // 4 + 1)),
+                )
+                if len(self.gateways) or self.is_gateway:
+                    self.trigger_update(now_ms)
         return None
 
     def send_hello(self, now_ms):
@@ -127,6 +144,7 @@ class RoutingControl:
             if gw == me or gw == wire.BROADCAST:
                 continue
             self._consider(gw, src, seqno, metric, cost, load, health, hold_ms, now_ms)
+        self.gateways.reselect(now_ms)
         return None
 
     def _consider(self, gw, src, seqno, metric, cost, load, health, hold_ms, now_ms):
@@ -154,14 +172,20 @@ class RoutingControl:
                 self._request_seqno(gw, seqno_add(seqno, 1), src, now_ms)
 
     def _retract(self, gw, seqno, now_ms):
-        if len(self._retractions) < 2 * self.config.max_gateways:
+        if gw in self._retractions or len(self._retractions) < 2 * self.config.max_gateways:
             self._retractions[gw] = [seqno, _RETRACT_REPEATS]
         self.trigger_update(now_ms)
+
+    def stale_forward(self, gw, now_ms):
+        """Rule 3: someone sent us traffic for gw, which we have no route to."""
+        if self.gateways.find(gw) is None:
+            self._retract(gw, 0, now_ms)
 
     def neighbour_lost(self, entry, now_ms):
         """A neighbour expired, failed or was evicted: drop everything through it."""
         for gw in self.gateways.remove_via(entry.node_addr):
             self._retract(gw, 0, now_ms)
+        self.gateways.reselect(now_ms)
         self.node.routes.remove_via(entry.node_addr)
         self.trickle.reset(now_ms)
 
@@ -207,6 +231,8 @@ class RoutingControl:
         self._triggered_ms = None
         self._periodic_ms = ticks_add(now_ms,
                                       self._jittered(self.config.route_update_interval_ms))
+        if self._retractions:  # repeat retractions soon, not at the next periodic update
+            self.trigger_update(now_ms)
         if count == 0:
             return
         interval_ds = self.config.route_update_interval_ms // 100
@@ -275,7 +301,11 @@ class RoutingControl:
     # --- timers ------------------------------------------------------------------------------
 
     def poll(self, now_ms):
-        if self.trickle.poll(now_ms):
+        hello = self.trickle.poll(now_ms)
+        if self._hello_due_ms is not None and ticks_diff(now_ms, self._hello_due_ms) >= 0:
+            self._hello_due_ms = None
+            hello = True
+        if hello:
             self.send_hello(now_ms)
         if ticks_diff(now_ms, self._periodic_ms) >= 0 or (
             self._triggered_ms is not None and ticks_diff(now_ms, self._triggered_ms) >= 0
@@ -291,8 +321,10 @@ class RoutingControl:
         if gone:
             for gw in gone:
                 self._retract(gw, 0, now_ms)
+            self.gateways.reselect(now_ms)
         return ticks_earliest(deadline, route_deadline)
 
     def next_deadline_ms(self):
         deadline = ticks_earliest(self.trickle.next_deadline_ms(), self._periodic_ms)
+        deadline = ticks_earliest(deadline, self._hello_due_ms)
         return ticks_earliest(deadline, self._triggered_ms)

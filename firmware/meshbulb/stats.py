@@ -16,7 +16,7 @@ DROP_REASONS = (
     "unfeasible", "table_full", "relay_full", "reassembly_full", "queue_full",
     "discovery_failed", "internal_error",
 )
-_DROP_INDEX = {name: i for i, name in enumerate(DROP_REASONS)}
+_INTERNAL_ERROR = DROP_REASONS.index("internal_error")
 
 
 class Stats:
@@ -39,10 +39,13 @@ class Stats:
         self.bytes_out[ftype] += nbytes
 
     def drop(self, reason):
-        self.drops[_DROP_INDEX.get(reason, _DROP_INDEX["internal_error"])] += 1
+        try:
+            self.drops[DROP_REASONS.index(reason)] += 1
+        except ValueError:
+            self.drops[_INTERNAL_ERROR] += 1
 
     def drop_count(self, reason):
-        return self.drops[_DROP_INDEX[reason]]
+        return self.drops[DROP_REASONS.index(reason)]
 
     def control_bytes(self):
         """Bytes sent in every frame type except DATA."""

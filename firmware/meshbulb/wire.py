@@ -33,7 +33,7 @@ TYPE_COUNT = const(8)
 TYPE_NAMES = ("invalid", "hello", "route", "data", "rreq", "rrep", "ack", "seqreq")
 
 # Flags (byte 1).
-F_FRAG = const(0x80)  # DATA: a fragment header follows the port byte
+F_FRAG = const(0x80)  # DATA: a fragment header follows the port and length
 F_ACK_REQ = const(0x40)  # DATA: the destination answers with an ACK frame
 F_ANY_GW = const(0x20)  # DATA: any gateway may take this frame (internet traffic)
 F_FLOOD = const(0x10)  # DATA: flooded towards dst because no route was found
@@ -48,8 +48,10 @@ ROUTE_FMT = ">HB"  # update interval_ds, entry count
 ROUTE_FIXED = const(3)
 ROUTE_ENTRY_FMT = ">6sHHBB"  # gateway, seqno, metric, load, health
 ROUTE_ENTRY = const(12)
-FRAG_FMT = ">HBBH"  # tag, index, count, total length
-FRAG_LEN = const(6)
+DATA_FMT = ">BH"  # port, total payload length
+DATA_FIXED = const(3)
+FRAG_FMT = ">HBB"  # tag, index, count (only with F_FRAG)
+FRAG_LEN = const(4)
 METRIC_INF = const(0xFFFF)
 MAX_FRAGMENTS = const(16)
 
@@ -162,17 +164,20 @@ def route_entry(frame, off):
 
 def parse_data(frame, off, length, flags):
     """Return (port, body_off, body_len, frag) or None. frag is None or
-    (tag, index, count, total_len), already checked for consistency."""
-    if length < 1:
+    (tag, index, count, total_len), already checked for consistency. The total length field
+    makes a truncated or extended DATA frame detectable even without a MIC."""
+    if length < DATA_FIXED:
         return None
-    port = frame[off]
-    off += 1
-    length -= 1
+    port, total = struct.unpack_from(DATA_FMT, frame, off)
+    off += DATA_FIXED
+    length -= DATA_FIXED
     if not flags & F_FRAG:
+        if length != total:
+            return None
         return port, off, length, None
     if length < FRAG_LEN:
         return None
-    tag, index, count, total = struct.unpack_from(FRAG_FMT, frame, off)
+    tag, index, count = struct.unpack_from(FRAG_FMT, frame, off)
     off += FRAG_LEN
     length -= FRAG_LEN
     if count < 2 or count > MAX_FRAGMENTS or index >= count or total < count:
@@ -182,6 +187,16 @@ def parse_data(frame, off, length, flags):
     if expected <= 0 or length != expected:
         return None
     return port, off, length, (tag, index, count, total)
+
+
+def pack_data_header(buf, off, port, total_len):
+    struct.pack_into(DATA_FMT, buf, off, port, total_len)
+    return off + DATA_FIXED
+
+
+def pack_frag_header(buf, off, tag, index, count):
+    struct.pack_into(FRAG_FMT, buf, off, tag, index, count)
+    return off + FRAG_LEN
 
 
 def fragment_chunk(total_len, count):

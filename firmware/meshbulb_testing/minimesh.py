@@ -48,6 +48,8 @@ class MiniMesh:
         self.frames_sent = 0
         self.frames_lost = 0
         self.alive = []
+        self.tap = None  # optional callable, given every transmitted frame
+        self.after_event = None  # optional callable, run after every processed event
 
     # --- building --------------------------------------------------------------------------
 
@@ -122,6 +124,8 @@ class MiniMesh:
                 i, link_addr = data
                 if self.alive[i]:
                     self._handle(i, self.nodes[i].link_failed(0, link_addr, self.clock()))
+            if self.after_event is not None:
+                self.after_event()
         self.now_ms = end_ms
 
     def _handle(self, i, actions):
@@ -140,6 +144,8 @@ class MiniMesh:
 
     def _transmit(self, i, link_addr, frame):
         self.frames_sent += 1
+        if self.tap is not None:
+            self.tap(frame)
         sender = self.nodes[i].address
         arrive_ms = self.now_ms + self.latency_ms
         if link_addr is None:

@@ -1,0 +1,22 @@
+# Managed flooding of broadcasts.
+# Runs under CPython and MicroPython; helpers in meshkit.py.
+
+from meshbulb_testing.minimesh import MiniMesh
+from meshkit import MICRO, small_config
+
+
+def test_broadcast_reaches_everyone_once_and_dense_clusters_stay_quiet():
+    mesh = MiniMesh(config=small_config())
+    count = 5 if MICRO else 12
+    for _ in range(count):
+        mesh.add_node()
+    for i in range(count):
+        for j in range(i + 1, count):
+            mesh.link(i, j, -50)
+    mesh.run(5000)
+    mesh.broadcast(0, b"lights off")
+    mesh.run(2000)
+    receivers = sorted(d[1] for d in mesh.delivered if d[4] == b"lights off")
+    assert receivers == list(range(1, count))
+    relayed = sum(n.stats.relayed for n in mesh.nodes)
+    assert relayed <= mesh.config.flood_counter_threshold, relayed

@@ -1,0 +1,84 @@
+# Routes to gateways: learning, delivery, failover and fake-gateway floods.
+# Runs under CPython and MicroPython; helpers in meshkit.py.
+
+from meshbulb import wire
+from meshbulb_testing.minimesh import NodePair, addr_of
+from meshkit import line, small_config
+
+
+def test_bulb_learns_gateway_and_delivers_with_ack():
+    pair = NodePair(gateway=True, config=small_config())
+    pair.run(5000)
+    bulb, gw = pair.nodes
+    assert bulb.best_gateway() == gw.address
+    seq = pair.send_internet(0, b"GET /", ack=True)
+    pair.run(500)
+    assert [(d[1], d[2], d[4]) for d in pair.delivered] == [(1, bulb.address, b"GET /")]
+    assert pair.acked and pair.acked[0][2] == gw.address and pair.acked[0][3] == seq
+
+
+def test_send_internet_without_route_is_counted_not_raised():
+    pair = NodePair(config=small_config())
+    actions = pair.nodes[0].send_internet(1, b"x", 0)
+    assert len(actions) == 0
+    assert pair.nodes[0].stats.drop_count("no_route") == 1
+    assert pair.nodes[0].last_seq is None
+
+
+def test_gateway_retraction_moves_traffic_to_the_other_gateway():
+    mesh = line(5, gateways=(0, 4))
+    mesh.run(10000)
+    bulb = mesh.nodes[1]
+    assert bulb.best_gateway() == mesh.nodes[0].address
+    mesh._handle(0, mesh.nodes[0].set_uplink(0, 0, mesh.clock()))
+    mesh.run(5000)
+    assert bulb.best_gateway() == mesh.nodes[4].address
+    mesh.send_internet(1, b"after failover")
+    mesh.run(500)
+    assert [d[1] for d in mesh.delivered if d[4] == b"after failover"] == [4]
+
+
+def test_dead_gateway_is_routed_around_after_link_failures():
+    mesh = line(5, gateways=(0, 4))
+    mesh.run(10000)
+    mesh.kill(0)
+    for k in range(4):
+        mesh.send_internet(1, b"try %d" % k)
+        mesh.run(300)
+    mesh.run(3000)
+    assert mesh.nodes[1].best_gateway() == mesh.nodes[4].address
+    mesh.send_internet(1, b"recovered")
+    mesh.run(500)
+    assert [d[1] for d in mesh.delivered if d[4] == b"recovered"] == [4]
+    assert mesh.routing_loops() == 0
+
+
+def test_clock_wraparound_is_harmless():
+    pair = NodePair(gateway=True, config=small_config(), start_ms=(1 << 30) - 3000)
+    pair.run(60000)
+    assert pair.nodes[0].best_gateway() == pair.nodes[1].address
+    pair.send_internet(0, b"after wrap")
+    pair.run(500)
+    assert pair.delivered and pair.delivered[-1][4] == b"after wrap"
+
+
+def test_fake_gateway_flood_keeps_the_table_bounded_and_the_chosen_gateway():
+    config = small_config(max_gateways=3)
+    mesh = line(3, gateways=(2,), config=config)
+    mesh.run(10000)
+    node = mesh.nodes[0]
+    chosen = node.best_gateway()
+    assert chosen == mesh.nodes[2].address
+    neighbour = mesh.nodes[1].address
+    buf = bytearray(wire.HEADER_LEN + wire.ROUTE_FIXED + 10 * wire.ROUTE_ENTRY)
+    for burst in range(5):
+        wire.pack_header(buf, wire.T_ROUTE, 0, 0, 0, 0, neighbour, wire.BROADCAST, 90000 + burst)
+        buf[wire.HEADER_LEN] = 0
+        buf[wire.HEADER_LEN + 1] = 200
+        buf[wire.HEADER_LEN + 2] = 10
+        p = wire.HEADER_LEN + wire.ROUTE_FIXED
+        for k in range(10):
+            p = wire.pack_route_entry(buf, p, addr_of(700 + burst * 10 + k), 1, 0, 0, 255)
+        node.receive(bytes(buf), 0, neighbour, -60, mesh.clock())
+        assert len(node.gateways) <= 3
+    assert node.gateways.find(chosen) is not None

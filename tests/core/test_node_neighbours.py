@@ -1,0 +1,62 @@
+# Neighbour discovery and link-failure handling of a Node.
+# Runs under CPython and MicroPython; helpers in meshkit.py.
+
+from meshbulb import wire
+from meshbulb.neighbours import LINK_INF
+from meshbulb_testing.minimesh import MiniMesh, NodePair, addr_of
+from meshkit import small_config
+
+
+def test_pair_becomes_bidirectional_neighbours():
+    pair = NodePair(config=small_config())
+    pair.run(5000)
+    a, b = pair.nodes
+    nb = a.neighbours.find(b.address)
+    assert nb is not None and b.neighbours.find(a.address) is not None
+    assert nb.tx_q > 0 and nb.rx_q > 0
+    assert nb.cost(a.config.weak_rssi_dbm) < LINK_INF
+
+
+def test_hello_interval_grows_while_nothing_changes():
+    pair = NodePair(config=small_config())
+    pair.run(120000)
+    trickle = pair.nodes[0].control.trickle
+    assert trickle.interval_ms == trickle.imax_ms
+
+
+def test_link_failures_remove_the_neighbour_and_its_routes():
+    pair = NodePair(gateway=True, config=small_config())
+    pair.run(5000)
+    bulb, gw = pair.nodes
+    for _ in range(bulb.config.link_fail_limit - 1):
+        bulb.link_failed(0, gw.address, pair.clock())
+    assert bulb.neighbours.find(gw.address) is not None
+    bulb.link_failed(0, gw.address, pair.clock())
+    assert bulb.neighbours.find(gw.address) is None
+    assert bulb.best_gateway() is None
+
+
+def test_fake_hello_flood_cannot_evict_established_neighbours_in_bulk():
+    size = 3
+    config = small_config(max_neighbours=size)
+    mesh = MiniMesh(config=config)
+    for _ in range(size + 1):
+        mesh.add_node()
+    for j in range(1, size + 1):
+        mesh.link(0, j, -70)
+    mesh.run(10000)
+    node = mesh.nodes[0]
+    real = set(mesh.nodes[j].address for j in range(1, size + 1))
+    assert set(e.node_addr for e in node.neighbours.entries()) == real
+    buf = bytearray(wire.HEADER_LEN + wire.HELLO_FIXED)
+    for k in range(100):
+        fake = addr_of(500 + k)
+        wire.pack_header(buf, wire.T_HELLO, 0, 0, 0, 0, fake, wire.BROADCAST, k)
+        wire.pack_hello(buf, wire.HEADER_LEN, 0, 1, 10, ())
+        node.receive(bytes(buf), 0, fake, -30, mesh.clock())
+        assert len(node.neighbours) <= size
+    kept = set(e.node_addr for e in node.neighbours.entries())
+    # One established link may give way to a much louder newcomer per holdoff; after that
+    # the newcomers only displace each other.
+    assert len(kept & real) == size - 1
+    assert node.stats.drop_count("internal_error") == 0
