@@ -23,7 +23,7 @@ $(VENV)/.stamp-dev: $(INSTALL_DEPS) | $(BIN)/python
 run: $(VENV)/.stamp-run
 	$(BIN)/meshbulb demo
 
-bench: $(VENV)/.stamp-run
+bench: $(VENV)/.stamp-dev
 	$(BIN)/meshbulb bench core
 
 # Runs all three checks even if one fails, then exits non-zero if any failed.

@@ -3,7 +3,9 @@
 # Rules kept here:
 # 1. `const` is MicroPython's compile-time constant; on CPython it is the identity.
 # 2. Time is an integer millisecond tick that wraps at 2**30, exactly like MicroPython's
-#    `time.ticks_ms()`. Never compare ticks with < or >: use `ticks_diff`.
+#    `time.ticks_ms()`. Never compare ticks with < or >: use `ticks_diff` for deadlines
+#    (less than 2**29 ms ahead, which config.py guarantees) and `ticks_elapsed` for the age of
+#    a stored past time.
 # 3. Sequence numbers (16-bit seqnos) compare modulo 2**16, like babeld's `seqno_compare`.
 
 try:
@@ -27,6 +29,14 @@ def ticks_add(ticks_ms, delta_ms):
 def ticks_diff(a_ms, b_ms):
     """Signed difference a - b, correct across wraparound when |a - b| < 2**29."""
     return ((a_ms - b_ms + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+
+
+def ticks_elapsed(now_ms, then_ms):
+    """Milliseconds since a past tick. Stored times are always in the past, so a negative
+    difference means the tick wrapped more than 2**29 ms ago: report it as very long ago,
+    so holdoffs and ages never block for days after a long quiet period."""
+    d = ((now_ms - then_ms + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
+    return d if d >= 0 else TICKS_PERIOD
 
 
 def ticks_earliest(a_ms, b_ms):

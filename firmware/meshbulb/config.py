@@ -6,11 +6,15 @@
 # 3. Tables are sized here once; the core never grows a table past these bounds.
 # 4. Defaults are class attributes, so a Config costs RAM only for what it overrides, and
 #    one Config may be shared by every node of a simulation.
+# 5. Every timer the settings imply stays below 2**28 ms, well inside the 2**29 ms range in
+#    which ticks can be compared (compat.py).
 
 
 class ConfigError(ValueError):
     """A configuration key is unknown or its value is out of range (the caller's mistake)."""
 
+
+_TIMER_LIMIT_MS = 1 << 28
 
 # (name, minimum, maximum); the default is the class attribute of the same name.
 _BOUNDS = (
@@ -108,6 +112,17 @@ class Config:
                     "%s=%d is out of range [%d, %d]" % (name, value, bounds[1], bounds[2])
                 )
             setattr(self, name, value)
+        if self.hello_imin_ms << self.hello_doublings >= _TIMER_LIMIT_MS:
+            raise ConfigError("hello_doublings=%d makes the longest HELLO interval exceed %d ms"
+                              % (self.hello_doublings, _TIMER_LIMIT_MS))
+        widest_ring = min(self.flood_hop_limit,
+                          self.discovery_first_ttl << (self.discovery_ttls - 1))
+        if 2 * widest_ring * self.discovery_per_hop_ms >= _TIMER_LIMIT_MS:
+            raise ConfigError("discovery_per_hop_ms=%d makes the widest discovery ring wait "
+                              "longer than %d ms" % (self.discovery_per_hop_ms, _TIMER_LIMIT_MS))
+        if self.route_update_interval_ms * self.route_hold_factor >= _TIMER_LIMIT_MS:
+            raise ConfigError("route_hold_factor=%d makes routes live longer than %d ms"
+                              % (self.route_hold_factor, _TIMER_LIMIT_MS))
 
     @staticmethod
     def keys():

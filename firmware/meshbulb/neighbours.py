@@ -15,7 +15,7 @@
 #    happens at most once per evict_holdoff_ms, so a flood of fake neighbours cannot evict
 #    good links in bulk.
 
-from meshbulb.compat import const, ticks_add, ticks_diff
+from meshbulb.compat import const, ticks_add, ticks_diff, ticks_elapsed
 
 LINK_UNIT = const(16)
 LINK_INF = const(0xFFFF)
@@ -118,7 +118,7 @@ class NeighbourTable:
             self._by_node[node_addr] = entry
             self._by_link[link_addr] = entry
         elif entry.link_addr != link_addr or entry.link != link:
-            self._by_link.pop(entry.link_addr, None)
+            self._unindex(entry)
             entry.link = link
             entry.link_addr = link_addr
             self._by_link[link_addr] = entry
@@ -137,7 +137,7 @@ class NeighbourTable:
         if weakest is not None:
             return weakest
         if self._last_evict_ms is not None and (
-            ticks_diff(now_ms, self._last_evict_ms) < self.evict_holdoff_ms
+            ticks_elapsed(now_ms, self._last_evict_ms) < self.evict_holdoff_ms
         ):
             return None
         for entry in self._by_node.values():
@@ -151,8 +151,13 @@ class NeighbourTable:
     def remove(self, node_addr):
         entry = self._by_node.pop(node_addr, None)
         if entry is not None:
-            self._by_link.pop(entry.link_addr, None)
+            self._unindex(entry)
         return entry
+
+    def _unindex(self, entry):
+        # Another row may have taken this link address since (a rebooted or spoofed node).
+        if self._by_link.get(entry.link_addr) is entry:
+            del self._by_link[entry.link_addr]
 
     def send_failed(self, link_addr):
         """Rule 4: returns the entry when this failure makes the neighbour lost."""

@@ -2,8 +2,8 @@
 #
 # Rules kept here:
 # 1. The driver calls receive() for every frame, tick() when next_deadline_ms() is reached,
-#    link_failed()/link_ok() with the link layer's verdict on unicast sends, and send(),
-#    send_internet() or broadcast() for application data.
+#    link_failed()/link_ok() with the link layer's verdict on unicast sends (these two never
+#    produce actions), and send(), send_internet() or broadcast() for application data.
 # 2. Every call returns the node's action list, valid until the next call:
 #      (ACT_TX, link, link_addr or None for broadcast, frame bytes)
 #      (ACT_DELIVER, src, port, payload, flags)
@@ -98,9 +98,8 @@ class Node:
         for disc in self.discoveries.timed_out(now_ms):
             self._advance_discovery(disc, now_ms)
         if self._housekeep_ms is None or ticks_diff(now_ms, self._housekeep_ms) >= 0:
-            self._housekeep_ms = self.control.expire(now_ms)
-            self.routes.expire(now_ms)
-            self.reassembly.expire(now_ms)
+            deadline = ticks_earliest(self.control.expire(now_ms), self.routes.expire(now_ms))
+            self._housekeep_ms = ticks_earliest(deadline, self.reassembly.expire(now_ms))
         return self._out
 
     def next_deadline_ms(self):
@@ -129,6 +128,7 @@ class Node:
                 return self._out
             self.discoveries.enqueue(disc, (port, payload, flags))
             self._advance_discovery(disc, now_ms)
+            self.last_seq = None  # the RREQ's seq is not the payload's
         elif not self.discoveries.enqueue(disc, (port, payload, flags)):
             self.stats.drop("queue_full")
         return self._out
@@ -154,16 +154,17 @@ class Node:
         return self.send(wire.BROADCAST, port, payload, now_ms)
 
     def link_failed(self, link, link_addr, now_ms):
-        """The link layer could not deliver a unicast frame to link_addr (after retries)."""
-        self._out.clear()
+        """The link layer could not deliver a unicast frame to link_addr (after retries).
+        Produces no actions (what follows is scheduled, see next_deadline_ms()), so a
+        driver may call it while it is still going through the actions of another call."""
         self.stats.link_failures += 1
         entry = self.neighbours.send_failed(link_addr)
         if entry is not None:
             self.neighbours.remove(entry.node_addr)
             self.control.neighbour_lost(entry, now_ms)
-        return self._out
 
     def link_ok(self, link, link_addr, now_ms):
+        """The link layer delivered a unicast frame to link_addr. Produces no actions."""
         self.neighbours.send_succeeded(link_addr)
 
     def set_uplink(self, load, health, now_ms):
@@ -411,6 +412,8 @@ class Node:
         if parsed is None:
             return "bad_payload"
         port, body_off, body_len, frag = parsed
+        if dst == wire.BROADCAST and flags & (wire.F_ACK_REQ | wire.F_ANY_GW | wire.F_FLOOD):
+            return "bad_flags"  # a broadcast asking every bulb for an ACK would be a storm
         flooded = dst == wire.BROADCAST or flags & wire.F_FLOOD
         if flooded:
             key = flood_key(src, seq)

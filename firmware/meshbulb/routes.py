@@ -15,7 +15,7 @@
 #    challenger must beat the selected score by 1/8 and must have been known for settle_ms,
 #    so a burst of new (possibly fake) gateways cannot take the traffic at once.
 
-from meshbulb.compat import seqno_newer, ticks_add, ticks_diff
+from meshbulb.compat import seqno_newer, ticks_add, ticks_diff, ticks_elapsed
 from meshbulb.wire import METRIC_INF
 
 # Outcomes of GatewayTable.consider().
@@ -96,17 +96,15 @@ class GatewayTable:
         for route in self._routes.values():
             if route.health == 0:
                 continue
-            if current is not None and ticks_diff(now_ms, route.added_ms) < self.settle_ms:
+            if current is not None and ticks_elapsed(now_ms, route.added_ms) < self.settle_ms:
                 continue
             s = self.score(route)
             if best is None or s < best_score:
                 best, best_score = route, s
-        if current is None:
-            self.selected = best
-        elif best is not None and best_score + best_score // 8 < self.score(current):
-            self.selected = best
-        else:
-            self.selected = current
+        challenger_wins = best is not None and (
+            current is None or best_score + best_score // 8 < self.score(current)
+        )
+        self.selected = best if challenger_wins or current is None else current
 
     def consider(self, gw, next_hop, seqno, adv_metric, link_cost, load, health, hold_ms,
                  now_ms, sources):
@@ -142,9 +140,8 @@ class GatewayTable:
                 route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
                 return CHANGED
             return NOTHING
-        if len(self._routes) >= self.max_entries:
-            if not self._make_room(metric, now_ms):
-                return FULL
+        if len(self._routes) >= self.max_entries and not self._make_room(metric, now_ms):
+            return FULL
         route = GatewayRoute(gw)
         route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
         route.added_ms = now_ms
@@ -154,7 +151,7 @@ class GatewayTable:
     def _make_room(self, metric, now_ms):
         """Rule 4."""
         if self._last_replace_ms is not None and (
-            ticks_diff(now_ms, self._last_replace_ms) < self.replace_holdoff_ms
+            ticks_elapsed(now_ms, self._last_replace_ms) < self.replace_holdoff_ms
         ):
             return False
         protected = self.selected

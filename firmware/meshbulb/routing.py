@@ -25,7 +25,14 @@
 
 from meshbulb import routes as rt
 from meshbulb import wire
-from meshbulb.compat import seqno_add, seqno_newer, ticks_add, ticks_diff, ticks_earliest
+from meshbulb.compat import (
+    seqno_add,
+    seqno_newer,
+    ticks_add,
+    ticks_diff,
+    ticks_earliest,
+    ticks_elapsed,
+)
 from meshbulb.neighbours import LINK_INF, NeighbourTable, initial_quality
 from meshbulb.routes import GatewayTable
 from meshbulb.sources import SourceTable
@@ -193,9 +200,11 @@ class RoutingControl:
         due = ticks_add(now_ms, self.config.triggered_delay_ms // 2
                         + self._rand_below(self.config.triggered_delay_ms // 2 + 1))
         if self._last_update_ms is not None:
-            earliest = ticks_add(self._last_update_ms, self.config.triggered_min_interval_ms)
-            if ticks_diff(earliest, due) > 0:
-                due = earliest
+            wait_ms = self.config.triggered_min_interval_ms - ticks_elapsed(
+                now_ms, self._last_update_ms
+            )
+            if wait_ms > 0 and ticks_diff(ticks_add(now_ms, wait_ms), due) > 0:
+                due = ticks_add(now_ms, wait_ms)
         self._triggered_ms = ticks_earliest(self._triggered_ms, due)
 
     def send_update(self, now_ms):
@@ -244,7 +253,7 @@ class RoutingControl:
     # --- seqno requests ----------------------------------------------------------------------
 
     def _request_seqno(self, gw, wanted, via, now_ms):
-        if self._seqreq_ms is not None and ticks_diff(
+        if self._seqreq_ms is not None and ticks_elapsed(
             now_ms, self._seqreq_ms
         ) < self.config.seqreq_min_interval_ms:
             return
@@ -280,7 +289,7 @@ class RoutingControl:
     # --- gateway role ------------------------------------------------------------------------
 
     def bump_seqno(self, now_ms):
-        if self._gw_bumped_ms is not None and ticks_diff(
+        if self._gw_bumped_ms is not None and ticks_elapsed(
             now_ms, self._gw_bumped_ms
         ) < self.config.gateway_seqno_min_interval_ms:
             return

@@ -10,7 +10,7 @@
 # 4. At most max_entries rows; when full, the row refreshed longest ago is forgotten. Rows
 #    outlive route entries, so evicting a route from the small gateway table keeps its FD.
 
-from meshbulb.compat import seqno_newer, ticks_diff
+from meshbulb.compat import seqno_newer, ticks_elapsed
 from meshbulb.wire import METRIC_INF
 
 
@@ -55,8 +55,8 @@ class SourceTable:
         oldest = None
         oldest_age = -1
         for gw, fd in self._fd.items():
-            age = ticks_diff(now_ms, fd[2])
-            if age > oldest_age:
+            age = ticks_elapsed(now_ms, fd[2])
+            if oldest is None or age > oldest_age:
                 oldest, oldest_age = gw, age
         if oldest is not None:
             del self._fd[oldest]

@@ -5,6 +5,7 @@
 #    counting never allocates.
 # 2. Every drop has exactly one reason from DROP_REASONS; an unknown reason is a bug and is
 #    counted as "internal_error" rather than raising.
+# 3. Counters are 32-bit and wrap; readers take differences modulo 2**32.
 
 from array import array
 
@@ -13,10 +14,11 @@ from meshbulb.wire import T_DATA, TYPE_COUNT, TYPE_NAMES
 DROP_REASONS = (
     "short", "oversize", "bad_version", "bad_type", "bad_flags", "bad_addr", "bad_payload",
     "unknown_key", "own", "duplicate", "hop_limit", "no_route", "not_neighbour",
-    "unfeasible", "table_full", "relay_full", "reassembly_full", "queue_full",
+    "table_full", "relay_full", "reassembly_full", "queue_full",
     "discovery_failed", "internal_error",
 )
 _INTERNAL_ERROR = DROP_REASONS.index("internal_error")
+_U32 = 0xFFFFFFFF  # counters wrap like the uint32 they are (CPython would raise instead)
 
 
 class Stats:
@@ -32,17 +34,18 @@ class Stats:
         self.link_failures = 0
 
     def count_in(self, ftype):
-        self.frames_in[ftype] += 1
+        self.frames_in[ftype] = (self.frames_in[ftype] + 1) & _U32
 
     def count_out(self, ftype, nbytes):
-        self.frames_out[ftype] += 1
-        self.bytes_out[ftype] += nbytes
+        self.frames_out[ftype] = (self.frames_out[ftype] + 1) & _U32
+        self.bytes_out[ftype] = (self.bytes_out[ftype] + nbytes) & _U32
 
     def drop(self, reason):
         try:
-            self.drops[DROP_REASONS.index(reason)] += 1
+            i = DROP_REASONS.index(reason)
         except ValueError:
-            self.drops[_INTERNAL_ERROR] += 1
+            i = _INTERNAL_ERROR
+        self.drops[i] = (self.drops[i] + 1) & _U32
 
     def drop_count(self, reason):
         return self.drops[DROP_REASONS.index(reason)]

@@ -37,11 +37,11 @@ F_FRAG = const(0x80)  # DATA: a fragment header follows the port and length
 F_ACK_REQ = const(0x40)  # DATA: the destination answers with an ACK frame
 F_ANY_GW = const(0x20)  # DATA: any gateway may take this frame (internet traffic)
 F_FLOOD = const(0x10)  # DATA: flooded towards dst because no route was found
-F_GATEWAY = const(0x01)  # HELLO: the sender is a gateway
-_KNOWN_FLAGS = const(0xF1)
+_DATA_FLAGS = const(0xF0)  # every other type carries flags 0
 
 # Payload layouts.
 HELLO_FMT = ">BHHB"  # flags, hello_seq, interval_ds, entry count
+F_GATEWAY = const(0x01)  # HELLO payload flag: the sender is a gateway
 HELLO_FIXED = const(6)
 HELLO_ENTRY = const(7)  # neighbour address (6), reception quality 0..255 (1)
 ROUTE_FMT = ">HB"  # update interval_ds, entry count
@@ -81,7 +81,7 @@ def parse_header(frame, mtu):
     ftype = vt & 0x0F
     if ftype == 0 or ftype >= TYPE_COUNT:
         return "bad_type"
-    if flags & ~_KNOWN_FLAGS:
+    if flags & ~_DATA_FLAGS or (flags and ftype != T_DATA):
         return "bad_flags"
     payload_len = n - HEADER_LEN
     if key_id:
@@ -183,8 +183,10 @@ def parse_data(frame, off, length, flags):
     if count < 2 or count > MAX_FRAGMENTS or index >= count or total < count:
         return None
     chunk = (total + count - 1) // count
+    if chunk * (count - 1) >= total:  # no last fragment could complete this layout
+        return None
     expected = chunk if index < count - 1 else total - chunk * (count - 1)
-    if expected <= 0 or length != expected:
+    if length != expected:
         return None
     return port, off, length, (tag, index, count, total)
 

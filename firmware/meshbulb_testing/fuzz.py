@@ -25,13 +25,14 @@ _PER_TYPE = 6
 
 
 def build_corpus(seed=5, config=None):
-    """Return (mesh, victim index, list of frames) from a small converged mesh with traffic."""
+    """Return (mesh, victim index, list of frames) from a small converged mesh with traffic:
+    bulb 0 - bulb 1 - gateway 2, plus crafted frames for what three nodes do not produce."""
     mesh = MiniMesh(seed=seed, loss=0.05, config=config or Config())
-    for _ in range(3):
-        mesh.add_node()
+    mesh.add_node()
+    mesh.add_node()
     mesh.add_node(gateway=True)
-    for a, b in ((0, 1), (1, 2), (2, 3)):
-        mesh.link(a, b)
+    mesh.link(0, 1)
+    mesh.link(1, 2)
     corpus = []
     per_type = {}
 
@@ -44,15 +45,20 @@ def build_corpus(seed=5, config=None):
     mesh.tap = keep
     mesh.run(15000)
     mesh.send_internet(0, b"to the internet", ack=True)
-    mesh.send(0, 2, b"bulb to bulb", ack=True)
+    mesh.send(0, 2, b"bulb to gateway", ack=True)
     mesh.send(2, 0, b"x" * 250)
+    to_nobody = mesh.nodes[0].send(addr_of(77), 1, b"no such bulb: discover, then flood",
+                                   mesh.clock())
+    mesh._handle(0, to_nobody)
     mesh.broadcast(1, b"scene 4")
-    mesh.run(3000)
+    mesh.run(4000)
     mesh.tap = None
-    buf = bytearray(wire.HEADER_LEN + 2)
-    wire.pack_header(buf, wire.T_SEQREQ, 0, 0, 8, 1, addr_of(1), mesh.nodes[3].address, 77)
+    buf = bytearray(wire.HEADER_LEN + 4)
+    wire.pack_header(buf, wire.T_SEQREQ, 0, 0, 8, 1, addr_of(1), mesh.nodes[2].address, 77)
     buf[wire.HEADER_LEN] = 0
     buf[wire.HEADER_LEN + 1] = 9
+    corpus.append(bytes(buf[: wire.HEADER_LEN + 2]))
+    wire.pack_header(buf, wire.T_RREP, 0, 0, 8, 1, addr_of(77), mesh.nodes[0].address, 78)
     corpus.append(bytes(buf))
     return mesh, 1, corpus
 

@@ -95,9 +95,9 @@ class MiniMesh:
             self._scheduled[i] = None
             return
         at_ms = self.now_ms + max(0, ticks_diff(deadline, self.clock()))
-        if self._scheduled[i] is not None and self._scheduled[i] <= at_ms:
-            if self._scheduled[i] >= self.now_ms:
-                return
+        scheduled = self._scheduled[i]
+        if scheduled is not None and self.now_ms <= scheduled <= at_ms:
+            return  # an earlier tick is already queued and will reschedule
         self._scheduled[i] = at_ms
         self._push(at_ms, _EV_TICK, i)
 
@@ -123,7 +123,8 @@ class MiniMesh:
             else:
                 i, link_addr = data
                 if self.alive[i]:
-                    self._handle(i, self.nodes[i].link_failed(0, link_addr, self.clock()))
+                    self.nodes[i].link_failed(0, link_addr, self.clock())
+                    self._schedule_tick(i)
             if self.after_event is not None:
                 self.after_event()
         self.now_ms = end_ms

@@ -121,15 +121,8 @@ def test_deadlines_across_tick_wraparound():
     assert t.timed_out(deadline) == [d]
 
 
-# --- BUG (reported to the lead; fails until fixed) ------------------------------------------
-# Config accepts discovery_per_hop_ms=10000 with discovery_first_ttl=255, discovery_ttls=12 and
-# flood_hop_limit=65535. Ring 8 then has ttl 32640 and waits 2 * 32640 * 10000 ms, about
-# 6.5e8 ms, beyond the 2**29 ms that ticks_diff can compare (compat rule 2): the deadline
-# wraps into the past and the ring "times out" the moment it starts, so the remaining rings
-# are burnt at once. Proposed fix: config.py rejects combinations whose longest ring wait
-# 2 * min(flood_hop_limit, first_ttl << (ttls - 1)) * per_hop_ms reaches 2**28 (ConfigError
-# naming discovery_per_hop_ms), and/or DiscoveryTable clamps the wait below 2**29.
-def test_BUG_ring_deadline_in_future_at_config_maximum():
+# Regression: Config refuses settings whose widest discovery ring would wait past the tick range.
+def test_ring_deadline_in_future_at_config_maximum():
     try:
         cfg = Config(discovery_per_hop_ms=10000, discovery_first_ttl=255, discovery_ttls=12,
                      flood_hop_limit=65535)

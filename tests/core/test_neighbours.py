@@ -402,17 +402,8 @@ def test_zero_holdoff_allows_each_strong_newcomer():
     assert len(t) == 2
 
 
-# --- BUGs (reported to the lead; these fail until fixed) ------------------------------------
-# BUG 1 (rule 1): the link-address index is keyed by link address, but remove() pops the
-# index entry for the removed row's link address without checking that it still points at
-# that row. When a second node address appears on the same link address (a bulb that
-# rebooted with a new node address, or a spoofed HELLO), the index moves to the new row;
-# when the old row then expires, remove() deletes the *new* row's index entry, and
-# find_by_link() can no longer find a neighbour that is still in the table (its
-# send_failed / send_succeeded are then ignored). Same in update()'s relink branch.
-# Proposed fix (neighbours.py, remove() and the relink branch of update()): pop only when
-#   if self._by_link.get(entry.link_addr) is entry: del self._by_link[entry.link_addr]
-def test_BUG_link_index_survives_removal_of_a_stale_row_on_the_same_link():
+# Regression: removing a stale row must not drop the link index of the row now on that link.
+def test_link_index_survives_removal_of_a_stale_row_on_the_same_link():
     t = _table()
     old, _, _ = t.update(addr(1), 0, link_addr(5), -60, INTERVAL, 0)
     new, _, _ = t.update(addr(2), 0, link_addr(5), -60, INTERVAL, 100)
@@ -422,17 +413,8 @@ def test_BUG_link_index_survives_removal_of_a_stale_row_on_the_same_link():
     assert t.find_by_link(link_addr(5)) is new, "index lost for a neighbour still in the table"
 
 
-# BUG 2 (rule 5): the eviction holdoff compares now with the last eviction time using
-# ticks_diff, which is only valid within 2**29 ms (~6.2 days). On a bulb whose table has been
-# stable for longer than that, ticks_diff wraps negative and the holdoff blocks every
-# eviction of an established entry for up to another 6.2 days. Proposed fix
-# (neighbours.py, _choose_victim and expire): forget the timestamp once the holdoff is over,
-# e.g. in expire():
-#   if self._last_evict_ms is not None and \
-#           ticks_diff(now_ms, self._last_evict_ms) >= self.evict_holdoff_ms:
-#       self._last_evict_ms = None
-# (expire runs at least every few minutes from Node.tick, far inside 2**29 ms).
-def test_BUG_eviction_allowed_again_after_a_long_quiet_period():
+# Regression: after more than 2**29 ms of quiet, the eviction holdoff must not block (ticks_elapsed).
+def test_eviction_allowed_again_after_a_long_quiet_period():
     t = _table(max_entries=2)
     _admit(t, 1, -80, 0)
     _admit(t, 2, -80, 0)

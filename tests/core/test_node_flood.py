@@ -1,8 +1,9 @@
 # Managed flooding of broadcasts.
 # Runs under CPython and MicroPython; helpers in meshkit.py.
 
-from meshbulb_testing.minimesh import MiniMesh
 from meshkit import MICRO, small_config
+
+from meshbulb_testing.minimesh import MiniMesh
 
 
 def test_broadcast_reaches_everyone_once_and_dense_clusters_stay_quiet():

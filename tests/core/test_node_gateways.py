@@ -1,9 +1,10 @@
 # Routes to gateways: learning, delivery, failover and fake-gateway floods.
 # Runs under CPython and MicroPython; helpers in meshkit.py.
 
+from meshkit import line, small_config
+
 from meshbulb import wire
 from meshbulb_testing.minimesh import NodePair, addr_of
-from meshkit import line, small_config
 
 
 def test_bulb_learns_gateway_and_delivers_with_ack():

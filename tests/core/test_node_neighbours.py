@@ -1,10 +1,11 @@
 # Neighbour discovery and link-failure handling of a Node.
 # Runs under CPython and MicroPython; helpers in meshkit.py.
 
+from meshkit import small_config
+
 from meshbulb import wire
 from meshbulb.neighbours import LINK_INF
 from meshbulb_testing.minimesh import MiniMesh, NodePair, addr_of
-from meshkit import small_config
 
 
 def test_pair_becomes_bidirectional_neighbours():

@@ -1,11 +1,12 @@
 # Bulb-to-bulb unicast: discovery, expanding ring, flood fallback, fragmentation.
 # Runs under CPython and MicroPython; helpers in meshkit.py.
 
+from meshkit import line, small_config
+
 from meshbulb import wire
 from meshbulb.node import Node
 from meshbulb_testing.minimesh import MiniMesh, NodePair, addr_of
 from meshbulb_testing.rng import Rng
-from meshkit import line, small_config
 
 
 def test_fragmented_payload_arrives_whole():
@@ -53,7 +54,7 @@ def test_send_rejects_callers_mistakes():
 def test_unicast_discovers_a_route_then_reuses_it():
     mesh = line(5)
     mesh.run(8000)
-    mesh.send(0, 4, b"first")
+    assert mesh.send(0, 4, b"first") is None  # queued for discovery: no DATA seq yet
     mesh.run(2000)
     assert [(d[1], d[4]) for d in mesh.delivered] == [(4, b"first")]
     rreqs = mesh.nodes[0].stats.frames_out[wire.T_RREQ]

@@ -363,14 +363,8 @@ def test_remove_via_drops_every_route_through_a_neighbour():
     assert t.remove(gw(2)) is None
 
 
-# --- BUGs (reported to the lead; these fail until fixed) -----------------------------------
-# BUG 1 (rule 4): the replacement holdoff compares now with the last replacement using
-# ticks_diff, valid only within 2**29 ms (~6.2 days). If the table has been stable longer
-# than that, ticks_diff wraps negative and every replacement is refused for up to another
-# 6.2 days, although the last one was long ago. Proposed fix (routes.py): forget
-# `_last_replace_ms` once ticks_diff(now_ms, _last_replace_ms) >= replace_holdoff_ms, e.g.
-# at the top of expire(), which the node runs far more often than every 2**29 ms.
-def test_BUG_replacement_allowed_again_after_a_long_quiet_period():
+# Regression: after more than 2**29 ms of quiet, the replacement holdoff must not block.
+def test_replacement_allowed_again_after_a_long_quiet_period():
     t, s = _table(max_entries=2)
     _offer(t, s, gw(1), nh(1), 1, 50, 0)
     _offer(t, s, gw(2), nh(1), 1, 900, 0)
@@ -386,18 +380,8 @@ def test_BUG_replacement_allowed_again_after_a_long_quiet_period():
     assert _offer(t, s, gw(4), nh(2), 1, 10, later) == ADDED, "holdoff still blocks"
 
 
-# BUG 2 (rule 6): reselect() tests "known for settle_ms" as
-# ticks_diff(now_ms, route.added_ms) < settle_ms, and added_ms is never updated. Once a
-# route has been in the table for more than 2**29 ms (~6.2 days of normal uptime),
-# ticks_diff wraps negative and the route counts as brand new again for the next 2**29 ms:
-# it can no longer take the traffic from a degraded (but not lost) selected gateway, so
-# failover away from an overloaded or unhealthy gateway stops working for days at a time.
-# Proposed fix (routes.py, reselect): once a route has settled, remember it, e.g.
-#     if route.added_ms is not None:
-#         if ticks_diff(now_ms, route.added_ms) < self.settle_ms: continue
-#         route.added_ms = None  # settled for good
-# (reselect runs after every ROUTE frame, so a route settles long before 2**29 ms).
-def test_BUG_long_known_gateway_can_still_take_traffic():
+# Regression: a gateway known for days counts as settled, whatever the tick wrap says.
+def test_long_known_gateway_can_still_take_traffic():
     t, s = _table(settle=SETTLE)
     _offer(t, s, gw(1), nh(1), 1, 84, 0)  # score 100
     _offer(t, s, gw(2), nh(2), 1, 284, 0)  # score 300

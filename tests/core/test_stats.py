@@ -125,16 +125,8 @@ def test_nodes_do_not_share_counters():
     assert b.drop_count("short") == 0
 
 
-# --- BUG (reported to the lead; fails until fixed) ------------------------------------------
-# The counters are array("I") (32-bit). On MicroPython a full counter silently wraps, but on
-# CPython `array("I")[i] += n` past 2**32 - 1 raises OverflowError. bytes_out[T_DATA] of a
-# CPython gateway reaches 4 GiB in ordinary use; count_out() is called from Node.send()/
-# tick() (not behind receive()'s catch-all), so the gateway's send path starts raising.
-# Likewise drop() would raise from inside receive(), which then counts internal_error
-# forever. Proposed fix (stats.py): wrap like SNMP Counter32 on both interpreters, e.g.
-#     self.bytes_out[ftype] = (self.bytes_out[ftype] + nbytes) & 0xFFFFFFFF
-# (same for frames_in, frames_out and drops).
-def test_BUG_counters_wrap_at_2_pow_32_instead_of_raising():
+# Regression: counters wrap at 2**32 on CPython too instead of raising OverflowError.
+def test_counters_wrap_at_2_pow_32_instead_of_raising():
     s = Stats()
     s.bytes_out[T_DATA] = 0xFFFFFF00
     s.frames_out[T_DATA] = 0xFFFFFFFF

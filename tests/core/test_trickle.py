@@ -205,15 +205,8 @@ def test_deadline_always_in_future_after_poll():
         tr.poll(now)
 
 
-# --- BUG (reported to the lead; fails until fixed) ------------------------------------------
-# Config accepts hello_imin_ms=60000 with hello_doublings=16, so Imax = 60000 << 16 ms,
-# about 3.9e9 ms: far beyond the 2**29 ms that ticks_diff can compare (compat rule 2).
-# Once I passes 2**29 the timer's deadlines wrap and can land "in the past": the interval
-# then ends on every poll and the driver is asked to tick again at once: a busy loop in
-# which the node beacons continually (seen: 2000 polls at one instant sent ~1500 HELLOs). Proposed fix: config.py rejects
-# hello_imin_ms << hello_doublings >= 2**28 (ConfigError naming hello_doublings), and/or
-# Trickle clamps imax_ms below 2**29.
-def test_BUG_trickle_deadline_in_future_at_config_maximum():
+# Regression: Config refuses a longest HELLO interval past the tick range.
+def test_trickle_deadline_in_future_at_config_maximum():
     try:
         cfg = Config(hello_imin_ms=60000, hello_doublings=16)
     except ConfigError as e:

@@ -15,7 +15,7 @@ FR = wire.F_FRAG
 H = wire.HEADER_LEN
 # Real frames from the core, shown in docs/protocol.md section 11.
 HELLO_HEX = "11000000000000020000000002ffffffffffff350154bd01e6fe001401020000000001a0"
-DATA_HEX = "13600004000000020000000001020000000002227b8f1101000d68656c6c6f2067617465776179"
+DATA_HEX = "13600004000000020000000001020000000002227b8f1201000d68656c6c6f2067617465776179"
 
 
 def unhex(text):
@@ -118,7 +118,7 @@ def test_doc_examples_are_real_frames():
     assert wire.parse_hello(hello, H, 13) == (wire.F_GATEWAY, 0xE6FE, 20, 1)
     assert wire.hello_quality_for(hello, H, 1, SRC) == 0xA0
     data = unhex(DATA_HEX)
-    assert parse(data) == (3, 0x60, 0, 1024, 0, SRC, DST, 0x227B8F11, 16)
+    assert parse(data) == (3, 0x60, 0, 1024, 0, SRC, DST, 0x227B8F12, 16)
     assert wire.parse_data(data, H, 16, 0x60) == (1, 26, 13, None)
     assert data[26:] == b"hello gateway"
 
@@ -139,8 +139,8 @@ def test_header_round_trip_every_type():
             assert parse(f) == (ftype, 0, 0, 9, 4, SRC, DST, 0x01020304, plen)
     for seq in (0, 0x7FFFFFFF, 0xFFFFFFFF):
         for key_id in (0, 1, 255):
-            f = frame(3, 0xF1, key_id, 65535, 65535, SRC, BC, seq, b"\x00\x00\x00")
-            assert parse(f) == (3, 0xF1, key_id, 65535, 65535, SRC, BC, seq, 3)
+            f = frame(3, 0xF0, key_id, 65535, 65535, SRC, BC, seq, b"\x00\x00\x00")
+            assert parse(f) == (3, 0xF0, key_id, 65535, 65535, SRC, BC, seq, 3)
             assert parse(bytearray(f)) == parse(f)
 
 
@@ -193,10 +193,14 @@ def test_parse_header_bad_type():
 
 
 def test_parse_header_flags():
-    for flags in (0x80, 0x40, 0x20, 0x10, 0x01, 0xF1):
+    for flags in (0x80, 0x40, 0x20, 0x10, 0xF0):
         assert parse(frame(flags=flags))[1] == flags
-    for flags in (0x02, 0x04, 0x08, 0xFF, 0x83):
+    for flags in (0x01, 0x02, 0x04, 0x08, 0xFF, 0x83, 0xF1):
         assert parse(frame(flags=flags)) == "bad_flags"
+    for ftype in (1, 2, 4, 5, 6, 7):  # only DATA carries header flags
+        assert parse(frame(ftype=ftype))[0] == ftype
+        for flags in (0x80, 0x10):
+            assert parse(frame(ftype=ftype, flags=flags)) == "bad_flags"
 
 
 def test_parse_header_bad_addr_for_broadcast_src():
@@ -355,7 +359,7 @@ def pd(p, flags=FR):
 
 def test_data_exact_bytes():
     assert data(1, b"hi") == b"\x01\x00\x02hi"
-    assert frag(512, 1, 3, b"", 0x005E, 7) == b"\x07\x02\x00\x00\x5e\x01\x03"
+    assert frag(512, 1, 3, b"", 0x5E07, 7) == b"\x07\x02\x00\x5e\x07\x01\x03"
 
 
 def test_parse_data_unfragmented_exact_length_only():
@@ -445,3 +449,13 @@ def test_default_mtu_budget_matches_doc():
     body = MTU - H - wire.MIC_LEN
     assert (body, body - 3, body - 7, 16 * (body - 7)) == (219, 216, 212, 3392)
     assert ((body - 6) // 7, (body - 3) // 12) == (30, 18)
+
+
+def test_fragment_layouts_that_can_never_complete_are_refused():
+    # total 5 in 4 fragments: chunk 2, and 3 * 2 >= 5 leaves nothing for the last fragment.
+    for index in range(4):
+        body = bytes(wire.DATA_FIXED + wire.FRAG_LEN + 2)
+        b = bytearray(body)
+        wire.pack_data_header(b, 0, 1, 5)
+        wire.pack_frag_header(b, wire.DATA_FIXED, 7, index, 4)
+        assert wire.parse_data(bytes(b), 0, len(b), wire.F_FRAG) is None

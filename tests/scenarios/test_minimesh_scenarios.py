@@ -2,6 +2,7 @@
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from meshbulb import wire
 from meshbulb.config import Config
 from meshbulb_testing import scenario
@@ -86,8 +87,8 @@ def test_flood_crosses_more_than_255_hops_and_respects_the_hop_limit() -> None:
             mesh.add_node()
         for i in range(299):
             mesh.link(i, i + 1)
-        hops_seen = []
-        mesh.tap = lambda frame: hops_seen.append(int.from_bytes(frame[5:7], "big"))
+        hops_seen: list[int] = []
+        mesh.tap = lambda frame, seen=hops_seen: seen.append(int.from_bytes(frame[5:7], "big"))
         mesh.broadcast(0, b"all lamps: 10% for the night", port=7)
         mesh.run(120000)
         receivers = {d[1] for d in mesh.delivered if d[4].startswith(b"all lamps")}
