@@ -55,6 +55,9 @@ _BOUNDS = (
     ("reverse_route_lifetime_ms", 1000, 3600000),
     ("load_weight", 0, 4096),
     ("health_weight", 0, 1024),
+    ("max_replay_sources", 4, 4096),
+    ("seq_reserve_block", 1, 1 << 20),
+    ("gateway_penalty_ms", 1000, 3600000),
 )
 
 
@@ -98,6 +101,9 @@ class Config:
     reverse_route_lifetime_ms = 10000
     load_weight = 256
     health_weight = 4
+    max_replay_sources = 64  # sources whose replay window is remembered
+    seq_reserve_block = 256  # frame counters reserved per write to the persistent store
+    gateway_penalty_ms = 60000  # how long a gateway that failed a session is avoided
 
     def __init__(self, **overrides):
         for name in overrides:

@@ -22,6 +22,9 @@ LINK_INF = const(0xFFFF)
 _LINK_MAX = const(1024)
 _ESTABLISHED_Q = const(128)
 _STRONGER_DB = const(10)
+HELLO_DUPLICATE = const(0)
+HELLO_NEXT = const(1)
+HELLO_RESTART = const(2)
 
 
 class Neighbour:
@@ -53,22 +56,25 @@ class Neighbour:
         return cost if cost < _LINK_MAX else _LINK_MAX
 
     def hello_received(self, hello_seq, initial_q):
-        """Rule 2. Returns False for a duplicate HELLO."""
+        """Rule 2. Returns HELLO_DUPLICATE, HELLO_NEXT, or HELLO_RESTART when the sequence
+        jumped (the neighbour rebooted, or we missed a long stretch of its HELLOs)."""
+        result = HELLO_NEXT
         if self.hello_seq < 0:
             self.rx_q = initial_q
         else:
             gap = (hello_seq - self.hello_seq) & 0xFFFF
             if gap == 0:
-                return False
-            if gap > 64:  # the neighbour restarted or we missed a long stretch
+                return HELLO_DUPLICATE
+            if gap > 64:
                 self.rx_q = initial_q
+                result = HELLO_RESTART
             else:
                 q = self.rx_q
                 for _ in range(gap - 1):
                     q -= q >> 2
                 self.rx_q = q + ((255 - q + 3) >> 2)
         self.hello_seq = hello_seq
-        return True
+        return result
 
 
 def initial_quality(rssi_dbm, weak_rssi_dbm):

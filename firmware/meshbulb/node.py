@@ -13,8 +13,12 @@
 # 4. receive() never raises. A frame is checked completely before any table changes; a bad
 #    frame is counted under exactly one drop reason. send() raises ValueError only for the
 #    caller's own mistakes (payload too large, bad port or address).
-# 5. key_id is always 0 in this version: frames with a key id are dropped as unknown_key
-#    until the security layer supplies keys. MIC room is reserved in max_body regardless.
+# 5. Without a keyring, frames carry key_id 0 and no MIC, and frames with a key id are
+#    dropped as unknown_key. With a keyring (auth.py) every frame sent carries the sending key
+#    id and a MIC; a frame received must carry an accepted key id, a valid MIC and a sequence
+#    number its source has not used before (replay.py), all checked before anything else.
+# 6. Sequence numbers come from a SeqCounter (seqstore.py); with a persistent store they are
+#    never reused across reboots.
 
 from meshbulb import wire
 from meshbulb.compat import const, ticks_diff, ticks_earliest
@@ -25,6 +29,7 @@ from meshbulb.flood import FloodRelay
 from meshbulb.fragment import Reassembler, fragment_count
 from meshbulb.routecache import RouteCache
 from meshbulb.routing import RoutingControl
+from meshbulb.seqstore import SeqCounter
 from meshbulb.stats import Stats
 
 ACT_TX = const(1)
@@ -37,7 +42,7 @@ class Node:
     """A mesh node. `Node(address, Config(), rand_below, now_ms, gateway=False)`."""
 
     def __init__(self, address, config=None, rand_below=None, now_ms=0, gateway=False,
-                 links=(0,)):
+                 links=(0,), keyring=None, seq_store=None):
         if not isinstance(address, bytes) or len(address) != wire.ADDR_LEN:
             raise ValueError("address must be %d bytes" % wire.ADDR_LEN)
         if address == wire.BROADCAST:
@@ -63,7 +68,14 @@ class Node:
         self._rand_below = rand_below
         self._buf = bytearray(cfg.mtu)
         self._out = []
-        self._seq = rand_below(1 << 30)
+        self._seq = 0
+        self._counter = SeqCounter(seq_store, cfg.seq_reserve_block, rand_below(1 << 30))
+        self.keyring = keyring
+        self.replay = None
+        if keyring is not None:
+            from meshbulb.replay import ReplayTable  # only authenticated nodes pay for it
+
+            self.replay = ReplayTable(cfg.max_replay_sources)
         self._frag_tag = rand_below(0x10000)
         self._housekeep_ms = None
         self.last_seq = None
@@ -177,6 +189,11 @@ class Node:
         self.control.set_uplink(load, health, now_ms)
         return self._out
 
+    def penalise_gateway(self, gw, now_ms):
+        """The application found gw failing (a session that never completed or did not
+        authenticate): move internet traffic to another gateway for gateway_penalty_ms."""
+        self.gateways.penalise(gw, now_ms, self.config.gateway_penalty_ms)
+
     def best_gateway(self):
         """Address of the gateway our internet traffic goes to, or None."""
         best = self.gateways.best()
@@ -199,21 +216,35 @@ class Node:
     def note_expiry(self, expires_ms):
         self._housekeep_ms = ticks_earliest(self._housekeep_ms, expires_ms)
 
+    def fresh_nonce(self):
+        """A number this node never used and never will, even across reboots: for overlays
+        that need a unique nonce per message (group.py)."""
+        return self._counter.take()
+
     def begin_frame(self, ftype, flags, hops_left, dst):
-        """Write a fresh header into the shared buffer; the caller appends the payload."""
-        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        """Write a fresh header into the shared buffer; the caller appends the payload and
+        calls seal()."""
+        self._seq = self._counter.take()
         self.last_seq = self._seq
-        wire.pack_header(self._buf, ftype, flags, 0, hops_left, 0, self.address, dst, self._seq)
+        key_id = self.keyring.send_id if self.keyring is not None else 0
+        wire.pack_header(self._buf, ftype, flags, key_id, hops_left, 0, self.address, dst,
+                         self._seq)
         return self._buf
 
+    def seal(self, end):
+        """The finished frame in the shared buffer: with its MIC when the node has keys."""
+        if self.keyring is not None:
+            end = self.keyring.sender().sign(self._buf, end)
+        return bytes(self._buf[:end])
+
     def broadcast_frame(self, ftype, end):
-        self._broadcast_bytes(bytes(self._buf[:end]))
+        self._broadcast_bytes(self.seal(end))
 
     def send_seqreq(self, gw, wanted, nb, hops_left):
         buf = self.begin_frame(wire.T_SEQREQ, 0, hops_left, gw)
         buf[wire.HEADER_LEN] = wanted >> 8
         buf[wire.HEADER_LEN + 1] = wanted & 0xFF
-        self._unicast_bytes(bytes(buf[: wire.HEADER_LEN + 2]), nb)
+        self._unicast_bytes(self.seal(wire.HEADER_LEN + 2), nb)
 
     # --- transmit ------------------------------------------------------------------------------
 
@@ -245,7 +276,7 @@ class Node:
             buf = self.begin_frame(wire.T_DATA, flags, hops_left, dst)
             body = wire.pack_data_header(buf, h, port, total)
             buf[body : body + total] = payload
-            yield bytes(buf[: body + total])
+            yield self.seal(body + total)
             return
         count = fragment_count(total, self.max_body - _FRAG_DATA_OVERHEAD)
         chunk = wire.fragment_chunk(total, count)
@@ -256,7 +287,7 @@ class Node:
             body = wire.pack_data_header(buf, h, port, total)
             body = wire.pack_frag_header(buf, body, self._frag_tag, index, count)
             buf[body : body + len(part)] = part
-            yield bytes(buf[: body + len(part)])
+            yield self.seal(body + len(part))
 
     def _send_data(self, dst, port, payload, flags, nb):
         for frame in self._data_frames(dst, port, payload, flags, self.config.flood_hop_limit):
@@ -331,10 +362,15 @@ class Node:
             return header
         ftype, flags, key_id, hops_left, hops_taken, src, dst, seq, plen = header
         self.stats.count_in(ftype)
-        if key_id:
-            return "unknown_key"
         if src == self.address:
             return "own"
+        if self.keyring is None:
+            if key_id:
+                return "unknown_key"
+        else:
+            reason = self._authenticate(frame, ftype, flags, key_id, src, dst, seq)
+            if reason is not None:
+                return reason
         off = wire.HEADER_LEN
         if ftype == wire.T_HELLO:
             if dst != wire.BROADCAST:
@@ -382,6 +418,22 @@ class Node:
         self._forward_to(frame, hops_left, hops_taken, result)
         return None
 
+    def _authenticate(self, frame, ftype, flags, key_id, src, dst, seq):
+        """Rule 5: key id, MIC, then replay window; nothing is recorded unless all pass."""
+        mic_key = self.keyring.accepts(key_id) if key_id else None
+        if mic_key is None:
+            return "unknown_key"
+        if not mic_key.verify(frame):
+            return "bad_mic"
+        if not self.replay.check(src, seq):
+            if ftype == wire.T_RREQ or (ftype == wire.T_DATA and (
+                    dst == wire.BROADCAST or flags & wire.F_FLOOD)):
+                self.flood.heard_copy(flood_key(src, seq))  # a copy still counts
+                return "duplicate"
+            return "replay"
+        self.replay.commit(src, seq)
+        return None
+
     def _forward(self, frame, hops_left, hops_taken, dst, flags, now_ms):
         if hops_left == 0:
             return "hop_limit"
@@ -391,18 +443,23 @@ class Node:
         self._forward_to(frame, hops_left, hops_taken, nb)
         return None
 
-    def _forward_to(self, frame, hops_left, hops_taken, nb):
+    def _relayed_copy(self, frame, hops_left, hops_taken):
+        """The frame as this node forwards it: one hop fewer, re-signed when keyed."""
         copy = bytearray(frame)
         wire.set_hops(copy, hops_left - 1, min(0xFFFF, hops_taken + 1))
+        if self.keyring is not None:
+            self.keyring.sender().sign(copy, len(copy) - wire.MIC_LEN)
+        return bytes(copy)
+
+    def _forward_to(self, frame, hops_left, hops_taken, nb):
         self.stats.relayed += 1
-        self._unicast_bytes(bytes(copy), nb)
+        self._unicast_bytes(self._relayed_copy(frame, hops_left, hops_taken), nb)
 
     def _relay_flood(self, key, frame, hops_left, hops_taken, link, rssi_dbm, now_ms):
         if hops_left == 0:
             return None
-        copy = bytearray(frame)
-        wire.set_hops(copy, hops_left - 1, min(0xFFFF, hops_taken + 1))
-        if not self.flood.schedule(key, bytes(copy), link, rssi_dbm, now_ms):
+        copy = self._relayed_copy(frame, hops_left, hops_taken)
+        if not self.flood.schedule(key, copy, link, rssi_dbm, now_ms):
             return "relay_full"
         return None
 
@@ -463,7 +520,7 @@ class Node:
         buf[h + 1] = (seq >> 16) & 0xFF
         buf[h + 2] = (seq >> 8) & 0xFF
         buf[h + 3] = seq & 0xFF
-        self._unicast_bytes(bytes(buf[: h + 4]), nb)
+        self._unicast_bytes(self.seal(h + 4), nb)
 
     def _on_rreq(self, frame, off, plen, hops_left, hops_taken, src, dst, seq, link, link_src,
                  rssi_dbm, now_ms):
@@ -489,5 +546,5 @@ class Node:
         buf[h + 1] = (seq >> 16) & 0xFF
         buf[h + 2] = (seq >> 8) & 0xFF
         buf[h + 3] = seq & 0xFF
-        self._unicast_bytes(bytes(buf[: h + 4]), nb)
+        self._unicast_bytes(self.seal(h + 4), nb)
         return None

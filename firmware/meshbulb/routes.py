@@ -14,6 +14,9 @@
 #    weighed by the load and uplink health the gateway announces. Selection is sticky: a
 #    challenger must beat the selected score by 1/8 and must have been known for settle_ms,
 #    so a burst of new (possibly fake) gateways cannot take the traffic at once.
+# 7. A gateway the application found failing (sessions that never complete, or fail to
+#    authenticate: a blackhole or tampering gateway) is penalised: it is not selected for
+#    penalty_ms while any other gateway is usable. At most max_entries penalties are kept.
 
 from meshbulb.compat import seqno_newer, ticks_add, ticks_diff, ticks_elapsed
 from meshbulb.wire import METRIC_INF
@@ -58,6 +61,7 @@ class GatewayTable:
         self.replace_holdoff_ms = replace_holdoff_ms
         self.settle_ms = settle_ms
         self.selected = None
+        self._penalties = {}  # gateway -> (penalised at ms, duration ms)
         self.load_weight = load_weight
         self.health_weight = health_weight
         self._routes = {}
@@ -85,17 +89,38 @@ class GatewayTable:
         """The route our internet traffic uses (rule 6), or None."""
         return self.selected
 
+    def penalise(self, gw, now_ms, duration_ms):
+        """Rule 7."""
+        if gw not in self._penalties and len(self._penalties) >= self.max_entries:
+            self._penalties.pop(next(iter(self._penalties)))
+        self._penalties[gw] = (now_ms, duration_ms)
+        if self.selected is not None and self.selected.gw == gw:
+            self.selected = None
+        self.reselect(now_ms)
+
+    def penalised(self, gw, now_ms):
+        penalty = self._penalties.get(gw)
+        if penalty is None:
+            return False
+        if ticks_elapsed(now_ms, penalty[0]) < penalty[1]:
+            return True
+        del self._penalties[gw]
+        return False
+
     def reselect(self, now_ms):
-        """Rule 6: re-evaluate the selected gateway after any change to the table."""
+        """Rules 6 and 7: re-evaluate the selected gateway after any change to the table."""
         current = self.selected
         if current is not None and (self._routes.get(current.gw) is not current
-                                    or current.health == 0):
+                                    or current.health == 0
+                                    or self.penalised(current.gw, now_ms)):
             current = None
         best = None
         best_score = 0
-        for route in self._routes.values():
-            if route.health == 0:
-                continue
+        usable = [r for r in self._routes.values()
+                  if r.health and not self.penalised(r.gw, now_ms)]
+        if not usable:
+            usable = [r for r in self._routes.values() if r.health]
+        for route in usable:
             if current is not None and ticks_elapsed(now_ms, route.added_ms) < self.settle_ms:
                 continue
             s = self.score(route)

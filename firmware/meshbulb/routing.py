@@ -4,8 +4,9 @@
 #
 # Rules kept here:
 # 1. HELLOs are paced by Trickle; any change in the neighbour set or in a link's
-#    bidirectionality is an inconsistency and resets the timer. A link that just became
-#    bidirectional gets one extra HELLO at once, ahead of the route update it triggers.
+#    bidirectionality, or a neighbour that restarted (its HELLO sequence jumped), is an
+#    inconsistency and resets the timer. A working link that is new or whose neighbour
+#    restarted gets one extra HELLO at once, ahead of the route update it triggers.
 # 2. Route updates go out periodically (route_update_interval_ms, jittered) and as triggered
 #    updates (after triggered_delay_ms, at most one per triggered_min_interval_ms) when a
 #    gateway is added, changes significantly, or is lost. A new seqno alone is not
@@ -33,7 +34,13 @@ from meshbulb.compat import (
     ticks_earliest,
     ticks_elapsed,
 )
-from meshbulb.neighbours import LINK_INF, NeighbourTable, initial_quality
+from meshbulb.neighbours import (
+    HELLO_DUPLICATE,
+    HELLO_RESTART,
+    LINK_INF,
+    NeighbourTable,
+    initial_quality,
+)
 from meshbulb.routes import GatewayTable
 from meshbulb.sources import SourceTable
 from meshbulb.trickle import Trickle
@@ -94,13 +101,14 @@ class RoutingControl:
             return "table_full"
         if evicted is not None:
             self.neighbour_lost(evicted, now_ms)
-        if not entry.hello_received(hello_seq, initial_quality(rssi_dbm, cfg.weak_rssi_dbm)):
+        heard = entry.hello_received(hello_seq, initial_quality(rssi_dbm, cfg.weak_rssi_dbm))
+        if heard == HELLO_DUPLICATE:
             return "duplicate"
         was_bidirectional = entry.tx_q > 0
         entry.tx_q = wire.hello_quality_for(frame, off, count, self.node.address)
         entry.is_gateway = bool(flags & wire.F_GATEWAY)
         self.node.note_expiry(entry.expires_ms)
-        if is_new or was_bidirectional != (entry.tx_q > 0):
+        if is_new or heard == HELLO_RESTART or was_bidirectional != (entry.tx_q > 0):
             self.trickle.reset(now_ms)
             if entry.tx_q > 0:
                 # The neighbour learns that the link works both ways from our next HELLO,

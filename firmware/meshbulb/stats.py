@@ -13,7 +13,7 @@ from meshbulb.wire import T_DATA, TYPE_COUNT, TYPE_NAMES
 
 DROP_REASONS = (
     "short", "oversize", "bad_version", "bad_type", "bad_flags", "bad_addr", "bad_payload",
-    "unknown_key", "own", "duplicate", "hop_limit", "no_route", "not_neighbour",
+    "unknown_key", "bad_mic", "replay", "own", "duplicate", "hop_limit", "no_route", "not_neighbour",
     "table_full", "relay_full", "reassembly_full", "queue_full",
     "discovery_failed", "internal_error",
 )

@@ -29,13 +29,15 @@ def addr_of(i):
 
 
 class MiniMesh:
-    def __init__(self, seed=1, loss=0.0, retries=3, latency_ms=2, config=None, start_ms=0):
+    def __init__(self, seed=1, loss=0.0, retries=3, latency_ms=2, config=None, start_ms=0,
+                 mesh_key=None):
         self.rng = Rng(seed)
         self.loss = loss
         self.retries = retries
         self.latency_ms = latency_ms
         self.config = config if config is not None else Config()
         self.start_ms = start_ms
+        self.mesh_key = mesh_key
         self.now_ms = 0
         self.nodes = []
         self._index = {}
@@ -56,10 +58,16 @@ class MiniMesh:
     def clock(self):
         return ticks_add(self.start_ms, self.now_ms)
 
-    def add_node(self, gateway=False, address=None):
+    def add_node(self, gateway=False, address=None, keyring=None, seq_store=None):
+        """Add a node; with mesh_key set on the mesh, each node gets a Keyring for it."""
         i = len(self.nodes)
         address = address if address is not None else addr_of(i + 1)
-        node = Node(address, self.config, self.rng.below, self.clock(), gateway=gateway)
+        if keyring is None and self.mesh_key is not None:
+            from meshbulb.auth import Keyring
+
+            keyring = Keyring(1, self.mesh_key)
+        node = Node(address, self.config, self.rng.below, self.clock(), gateway=gateway,
+                    keyring=keyring, seq_store=seq_store)
         self.nodes.append(node)
         self._index[address] = i
         self.links.append({})

@@ -428,3 +428,13 @@ def test_eviction_allowed_again_after_a_long_quiet_period():
     later = (1 << 29) + 2 * HOLDOFF
     e, _, evicted = _admit(t, 4, -50, later)
     assert e is not None and evicted is not None, "holdoff still blocks after 2**29 ms"
+
+
+def test_a_jump_in_hello_seq_reports_a_restart():
+    from meshbulb.neighbours import HELLO_DUPLICATE, HELLO_NEXT, HELLO_RESTART
+
+    n = Neighbour(addr(1), 0, addr(1), -60, 0)
+    assert n.hello_received(10, 128) == HELLO_NEXT
+    assert n.hello_received(11, 128) == HELLO_NEXT
+    assert n.hello_received(11, 128) == HELLO_DUPLICATE
+    assert n.hello_received(5000, 128) == HELLO_RESTART
