@@ -1,10 +1,16 @@
-"""`meshbulb bench core`: figures for the protocol core, printed, never asserted.
+"""`meshbulb bench core|crypto`: figures, printed, never asserted.
+
+core:
 
 - cpython_frames_per_s / micropython_frames_per_s: Node.receive()+tick() on the workload mix
   (meshbulb_testing/workload.py), the MicroPython figure from the real unix port running the
   core as mpy-cross bytecode;
 - micropython_node_bytes: heap held by one node with full tables, from gc.mem_alloc();
 - minimesh: 200 nodes, 3 gateways, 10 % frame loss (meshbulb_testing/scenario.py).
+
+crypto (meshbulb_testing/bench_crypto.py, on both interpreters): one X25519, verifying one
+frame's MIC, sealing and opening a 200-byte payload; and how verifying a frame compares with
+the core's whole per-frame cost.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from meshbulb_testing import bench as core_bench
-from meshbulb_testing import scenario
+from meshbulb_testing import bench_crypto, scenario
 
 from .errors import ToolError
 from .mpy import build_tree, micropython_exe
@@ -33,23 +39,25 @@ MICROPYTHON_HEAP = "512k"
 _DRIVER = """\
 import sys
 sys.path.insert(0, {tree!r})
-from meshbulb_testing import bench
-bench.main(['bench', {frames!r}])
+from meshbulb_testing import {module}
+{module}.main(['bench', {arg!r}])
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", choices=["core"], help="what to benchmark")
+    parser.add_argument("target", choices=["core", "crypto"], help="what to benchmark")
     parser.add_argument("--frames", type=int, default=50_000, help="frames per interpreter")
     parser.add_argument("--nodes", type=int, default=200, help="MiniMesh size")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def micropython_figures(frames: int) -> dict[str, Any]:
+def micropython_figures(module: str, arg: int) -> dict[str, Any]:
+    """Run meshbulb_testing.<module>.main under the MicroPython unix port, on mpy-cross
+    bytecode, and return the JSON object it printed."""
     with tempfile.TemporaryDirectory(prefix="meshbulb-bench-") as tmp:
         tree = build_tree(Path(tmp) / "mpy")
         driver = Path(tmp) / "driver.py"
-        driver.write_text(_DRIVER.format(tree=str(tree), frames=str(frames)))
+        driver.write_text(_DRIVER.format(tree=str(tree), module=module, arg=str(arg)))
         cmd = [micropython_exe(), "-X", f"heapsize={MICROPYTHON_HEAP}", str(driver)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
@@ -63,7 +71,7 @@ def core_figures(frames: int, nodes: int) -> dict[str, Any]:
     rate, internal = core_bench.frames_per_s(frames)
     if internal:
         raise ToolError(f"the core counted {internal} internal errors during the benchmark")
-    micro = micropython_figures(frames)
+    micro = micropython_figures("bench", frames)
     started = time.perf_counter()
     mesh = scenario.run(nodes=nodes, gateways=3, loss=0.1, seed=1)
     mesh_wall_s = time.perf_counter() - started
@@ -89,9 +97,40 @@ def core_figures(frames: int, nodes: int) -> dict[str, Any]:
     }
 
 
+def crypto_figures(frames: int) -> dict[str, Any]:
+    host = bench_crypto.figures()
+    micro = micropython_figures("bench_crypto", 200)
+    host_rate, _ = core_bench.frames_per_s(frames)
+    micro_rate = micropython_figures("bench", frames)["frames_per_s"]
+    host_frame_us = 1e6 / host_rate
+    micro_frame_us = 1e6 / micro_rate
+    return {
+        "x25519_ms_cpython": host["x25519_ms"],
+        "x25519_ms_micropython": micro["x25519_ms"],
+        "frame_verify_us_cpython": host["frame_verify_us"],
+        "frame_verify_us_micropython": micro["frame_verify_us"],
+        "seal_open_us_cpython": host["seal_open_us"],
+        "seal_open_us_micropython": micro["seal_open_us"],
+        "core_frame_us_cpython": round(host_frame_us, 2),
+        "core_frame_us_micropython": round(micro_frame_us, 2),
+        "verify_to_frame_ratio_cpython": round(host["frame_verify_us"] / host_frame_us, 3),
+        "verify_to_frame_ratio_micropython": round(micro["frame_verify_us"] / micro_frame_us, 3),
+        "payload_bytes": 200,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     if args.frames < 1000:
         raise ToolError("--frames must be at least 1000")
+    if args.target == "crypto":
+        figures = crypto_figures(args.frames)
+        if args.json:
+            print(json.dumps(figures))
+        else:
+            print("bench crypto")
+            for key, value in figures.items():
+                print(f"  {key:36} {value}")
+        return 0
     figures = core_figures(args.frames, args.nodes)
     if args.json:
         print(json.dumps(figures))

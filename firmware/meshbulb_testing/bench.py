@@ -16,18 +16,18 @@ _BATCH = 200
 
 if hasattr(time, "ticks_us"):
 
-    def _now_us():
+    def now_us():
         return time.ticks_us()
 
-    def _elapsed_us(start):
+    def elapsed_us(start):
         return time.ticks_diff(time.ticks_us(), start)
 
 else:
 
-    def _now_us():
+    def now_us():
         return time.perf_counter_ns() // 1000
 
-    def _elapsed_us(start):
+    def elapsed_us(start):
         return time.perf_counter_ns() // 1000 - start
 
 
@@ -40,14 +40,14 @@ def frames_per_s(frames):
     done = 0
     while done < frames:
         batch = [load.next_frame() for _ in range(_BATCH)]
-        start = _now_us()
+        start = now_us()
         for frame, link_src in batch:
             node.receive(frame, 0, link_src, -60, now_ms)
             now_ms += 5
             if done % 10 == 0:
                 node.tick(now_ms)
             done += 1
-        busy_us += _elapsed_us(start)
+        busy_us += elapsed_us(start)
         batch = None
         gc.collect()
     internal = node.stats.drop_count("internal_error")

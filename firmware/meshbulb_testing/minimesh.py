@@ -10,10 +10,13 @@
 # 4. Node clocks can start anywhere on the 2**30 tick circle (start_ms), so wraparound is
 #    exercised by the same scenarios.
 # 5. Seeded: the same seed gives the same run on CPython and on MicroPython.
+# 6. A node may have an application (mesh.apps[i]): an object with on_deliver(src, port,
+#    payload, now_ms), tick(now_ms) and next_deadline_ms(), each returning node actions or a
+#    deadline. It sees every payload its node delivers and is ticked with its node.
 
 import heapq
 
-from meshbulb.compat import ticks_add, ticks_diff
+from meshbulb.compat import ticks_add, ticks_diff, ticks_earliest
 from meshbulb.config import Config
 from meshbulb.node import ACT_ACKED, ACT_DELIVER, ACT_TX, Node
 from meshbulb_testing.rng import Rng
@@ -52,6 +55,7 @@ class MiniMesh:
         self.alive = []
         self.tap = None  # optional callable, given every transmitted frame
         self.after_event = None  # optional callable, run after every processed event
+        self.apps = {}  # node index -> application (rule 6)
 
     # --- building --------------------------------------------------------------------------
 
@@ -99,6 +103,9 @@ class MiniMesh:
 
     def _schedule_tick(self, i):
         deadline = self.nodes[i].next_deadline_ms()
+        app = self.apps.get(i)
+        if app is not None:
+            deadline = ticks_earliest(deadline, app.next_deadline_ms())
         if deadline is None:
             self._scheduled[i] = None
             return
@@ -123,6 +130,9 @@ class MiniMesh:
                 self._scheduled[i] = None
                 if self.alive[i]:
                     self._handle(i, self.nodes[i].tick(self.clock()))
+                    app = self.apps.get(i)
+                    if app is not None:
+                        self._handle(i, app.tick(self.clock()))
             elif kind == _EV_FRAME:
                 i, frame, sender, rssi_dbm = data
                 if self.alive[i]:
@@ -138,18 +148,20 @@ class MiniMesh:
         self.now_ms = end_ms
 
     def _handle(self, i, actions):
-        node = self.nodes[i]
-        for action in actions:
+        app = self.apps.get(i)
+        for action in list(actions):  # the node reuses its list; an app may call the node
             kind = action[0]
             if kind == ACT_TX:
                 self._transmit(i, action[2], action[3])
             elif kind == ACT_DELIVER:
                 self.delivered.append((self.now_ms, i, action[1], action[2], action[3],
                                        action[4]))
+                if app is not None:
+                    self._handle(i, app.on_deliver(action[1], action[2], action[3],
+                                                   self.clock()))
             elif kind == ACT_ACKED:
                 self.acked.append((self.now_ms, i, action[1], action[2]))
         self._schedule_tick(i)
-        del node  # actions list belongs to the node; nothing kept
 
     def _transmit(self, i, link_addr, frame):
         self.frames_sent += 1

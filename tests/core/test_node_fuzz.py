@@ -1,5 +1,6 @@
 # The seeded fuzzer against an established node: truncations and mutations of real frames.
 # Runs under CPython and MicroPython (fewer frames there); 100k frames run in tests/fuzz/.
+# micropython-heap: 150k  (holds a mesh of three or four nodes in one heap)
 
 from meshkit import MICRO, small_config
 

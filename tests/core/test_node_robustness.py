@@ -1,5 +1,6 @@
 # Bad input, isolation between nodes, and stats.
 # Runs under CPython and MicroPython; helpers in meshkit.py.
+# micropython-heap: 150k  (holds a mesh of three or four nodes in one heap)
 
 from meshkit import MICRO, line, small_config
 
