@@ -53,3 +53,13 @@ def test_bad_arguments_get_one_clear_error_line() -> None:
     assert proc.returncode == 1 and proc.stderr.startswith("meshbulb: --frames")
     proc = run("bench", "nothing")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_bench_crypto_prints_every_figure_on_both_interpreters() -> None:
+    proc = run("bench", "crypto", "--json", "--frames", "2000")
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout)
+    for name in ("x25519_ms", "frame_verify_us", "seal_open_us", "core_frame_us",
+                 "verify_to_frame_ratio"):
+        for interpreter in ("cpython", "micropython"):
+            assert figures[f"{name}_{interpreter}"] > 0, (name, interpreter)
