@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from . import bench, demo, fuzz
+from . import bench, demo, emulate, fuzz, gateway, node
 from .errors import ToolError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -18,6 +18,9 @@ _COMMANDS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], s
     "demo": (demo.run, demo.add_arguments, "simulate a small in-memory mesh and print a report"),
     "bench": (bench.run, bench.add_arguments, "benchmarks that print figures"),
     "fuzz": (fuzz.run, fuzz.add_arguments, "feed mutated frames to the protocol core"),
+    "gateway": (gateway.run, gateway.add_arguments, "share this internet connection with the mesh"),
+    "node": (node.run, node.add_arguments, "join the mesh and offer SOCKS5/HTTP CONNECT proxies"),
+    "emulate": (emulate.run, emulate.add_arguments, "a live mesh of host nodes on this machine"),
 }
 
 

@@ -14,10 +14,13 @@
 #    request gets no reply within reply_timeout_ms. A failing gateway is penalised in the
 #    node (Node.penalise_gateway), which moves internet traffic to the next best gateway,
 #    and the client starts over with that one.
-# 4. The client keeps one session, to the gateway the node selected, and at most QUEUE_LEN
+# 4. The client keeps one session, opened with the gateway the node selected, for as long as
+#    it works and the node has a route to that gateway, even when the node meanwhile prefers
+#    another (moving would cut every stream inside the session); and at most QUEUE_LEN
 #    requests waiting for it or for their replies (replies come in order). When a gateway
 #    fails, its unanswered requests go to the next one. It re-handshakes when the session
-#    asks for a rekey.
+#    asks for a rekey. send() carries datagrams that expect no reply (a stream layer above
+#    keeps its own timers and calls fail() when the gateway stops answering).
 # 5. The server keeps at most max_clients clients; a new client replaces the oldest. A new
 #    handshake from a known client does not displace its working session until a packet
 #    opens under the new one (session.py's `confirmed`), so a replayed message1 cannot cut
@@ -39,8 +42,11 @@ class ExitClient:
     """The bulb side. Feed it deliveries on the three ports and call tick() at its deadline;
     every method returns the node actions to execute."""
 
-    def __init__(self, node, random_bytes, handshake_timeout_ms=3000, reply_timeout_ms=5000):
+    def __init__(self, node, random_bytes, handshake_timeout_ms=3000, reply_timeout_ms=5000,
+                 on_message=None, on_session=None):
         self.node = node
+        self._on_message = on_message  # called with (gateway, plaintext) instead of `replies`
+        self._on_session = on_session  # called with (gateway or None) when the session changes
         self._random = random_bytes
         self.handshake_timeout_ms = handshake_timeout_ms
         self.reply_timeout_ms = reply_timeout_ms
@@ -51,6 +57,7 @@ class ExitClient:
         self._deadline_ms = None
         self._queue = []
         self._inflight = []
+        self._wanted = False  # a datagram user wants a session (send() was called)
         self.replies = []  # (gateway, plaintext) for the application
         self.failures = 0
 
@@ -60,7 +67,7 @@ class ExitClient:
     def request(self, payload, now_ms):
         """Send payload to the gateway inside a session (opening one if needed)."""
         actions = []
-        gw = self.node.best_gateway()
+        gw = self._target()
         if gw is None:
             return actions
         if gw != self._gw:
@@ -73,19 +80,43 @@ class ExitClient:
         self._seal_and_send(payload, now_ms, actions)
         return actions
 
-    def _seal_and_send(self, payload, now_ms, actions):
+    def _target(self):
+        """Rule 4: the gateway to use now, or None."""
+        if self._gw is not None and self.node.gateways.find(self._gw) is not None:
+            return self._gw
+        return self.node.best_gateway()
+
+    def send(self, payload, now_ms):
+        """Send a datagram that expects no reply; returns actions. Datagrams are dropped
+        while no session is up (the layer above retransmits)."""
+        actions = []
+        self._wanted = True
+        gw = self._target()
+        if gw is None:
+            return actions
+        if gw != self._gw:
+            self._start(gw, now_ms, actions)
+        if self._session is not None:
+            self._seal_and_send(payload, now_ms, actions, expect_reply=False)
+        return actions
+
+    def _seal_and_send(self, payload, now_ms, actions, expect_reply=True):
         try:
             packet = self._session.seal(payload, b"", now_ms)
         except SessionError:
-            self._queue.append(payload)
+            if expect_reply:
+                self._queue.append(payload)
             self._start(self._gw, now_ms, actions)
             return
-        self._inflight.append(payload)
-        if self._deadline_ms is None:
-            self._deadline_ms = ticks_add(now_ms, self.reply_timeout_ms)
+        if expect_reply:
+            self._inflight.append(payload)
+            if self._deadline_ms is None:
+                self._deadline_ms = ticks_add(now_ms, self.reply_timeout_ms)
         self._send(actions, self._gw, SESSION_PORT, packet, now_ms)
 
     def _start(self, gw, now_ms, actions):
+        if self._session is not None and self._on_session is not None:
+            self._on_session(None)
         self._gw = gw
         self._session = None
         self._queue = self._inflight + self._queue
@@ -99,8 +130,17 @@ class ExitClient:
         self._initiator = Initiator(key, self._random(32))
         self._send(actions, gw, HANDSHAKE_PORT, self._initiator.message1(b""), now_ms)
 
+    def fail(self, now_ms):
+        """The layer above found the gateway failing (rule 3); returns actions."""
+        actions = []
+        if self._gw is not None:
+            self._fail(now_ms, actions)
+        return actions
+
     def _fail(self, now_ms, actions):
         """Rule 3."""
+        if self._session is not None and self._on_session is not None:
+            self._on_session(None)
         self.failures += 1
         self.node.penalise_gateway(self._gw, now_ms)
         self._gw = None
@@ -108,7 +148,7 @@ class ExitClient:
         self._initiator = None
         self._deadline_ms = None
         gw = self.node.best_gateway()
-        if gw is not None and (self._queue or self._inflight):
+        if gw is not None and (self._queue or self._inflight or self._wanted):
             self._start(gw, now_ms, actions)
 
     def on_deliver(self, src, port, payload, now_ms):
@@ -134,6 +174,8 @@ class ExitClient:
                 return actions
             self._session = session
             self._deadline_ms = None
+            if self._on_session is not None:
+                self._on_session(src)
             queued, self._queue = self._queue, []
             for item in queued:
                 self._seal_and_send(item, now_ms, actions)
@@ -142,13 +184,16 @@ class ExitClient:
             if plaintext is None:
                 self._fail(now_ms, actions)
                 return actions
-            self.replies.append((src, plaintext))
+            if self._on_message is not None:
+                self._on_message(src, plaintext)
+            else:
+                self.replies.append((src, plaintext))
             if self._inflight:
                 self._inflight.pop(0)
             self._deadline_ms = (ticks_add(now_ms, self.reply_timeout_ms)
                                  if self._inflight else None)
-            if self._session.needs_rekey(now_ms):
-                self._start(src, now_ms, actions)
+            if self._session is not None and self._session.needs_rekey(now_ms):
+                self._start(src, now_ms, actions)  # (the callback above may have failed it)
         return actions
 
     def tick(self, now_ms):
@@ -169,7 +214,7 @@ class ExitServer:
     """The gateway side: answers key requests and handshakes, opens session packets and
     seals replies. `serve(client, plaintext, now_ms)` returns the reply plaintext or None."""
 
-    def __init__(self, node, identity, random_bytes, serve, max_clients=64):
+    def __init__(self, node, identity, random_bytes, serve, max_clients=64, on_session=None):
         self.node = node
         self.identity = identity
         self._random = random_bytes
@@ -177,6 +222,7 @@ class ExitServer:
         self._responder = Responder(identity.private)
         self.max_clients = max_clients
         self._sessions = {}
+        self._on_session = on_session  # called with the client address on every new session
         self.rejected = 0
 
     def on_deliver(self, src, port, payload, now_ms):
@@ -204,6 +250,8 @@ class ExitServer:
                 plaintext = pair[1].open(payload, b"", now_ms)
                 if plaintext is not None:  # the client proved the new keys: switch over
                     pair[0], pair[1] = pair[1], None
+                    if self._on_session is not None:
+                        self._on_session(src)
             if plaintext is None and pair is not None and pair[0] is not None:
                 plaintext = pair[0].open(payload, b"", now_ms)
             if plaintext is None:
@@ -215,6 +263,15 @@ class ExitServer:
                 packet = session.seal(answer, b"", now_ms)
                 actions.extend(self.node.send(src, SESSION_PORT, packet, now_ms))
         return actions
+
+    def send_to(self, client, payload, now_ms):
+        """Seal payload for a client with a session and send it; returns actions (none when
+        the client has no confirmed session)."""
+        pair = self._sessions.get(client)
+        if pair is None or pair[0] is None:
+            return []
+        return list(self.node.send(client, SESSION_PORT, pair[0].seal(payload, b"", now_ms),
+                                   now_ms))
 
     def tick(self, now_ms):
         return []  # the server has no timers: clients drive every exchange

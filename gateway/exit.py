@@ -1,0 +1,224 @@
+"""The exit service of a gateway: end-to-end sessions with bulbs and host nodes, reliable
+streams inside them, and TCP connections to the internet under the owner's policy.
+
+Rules kept here:
+1. Sessions are overlay.ExitServer's (X25519 handshake, AEAD packets). Each client session
+   carries one StreamMux; a new session from a client resets the streams of its old one.
+2. A stream opens with "host:port". The name is resolved here, at the exit (so DNS travels
+   through the exit too), and every resolved address must pass the owner policy; otherwise
+   the stream is refused with a reason the client's proxy shows, e.g. "policy:private".
+3. Session limits (per client and total) and the shared, fair bandwidth cap apply to every
+   stream. Every refusal is counted by reason.
+4. Nothing here logs a destination, a client address or a payload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from meshbulb.identity import Identity
+from meshbulb.overlay import ExitServer
+
+from .host import Action, HostNode
+from .policy import FairBandwidth, OwnerPolicy, Refusals, SessionLimits
+from .streams import Accepted, Closed, Data, Opened, Refused, Reset, StreamMux
+
+_READ_BYTES = 4096
+_TICK_MASK = (1 << 30) - 1
+
+
+class ExitService:
+    """Application (host.App) of a gateway node."""
+
+    def __init__(self, host: HostNode, identity: Identity, policy: OwnerPolicy,
+                 limits: SessionLimits, bandwidth: FairBandwidth, refusals: Refusals,
+                 connect_timeout_s: float = 10.0, mss: int = 160) -> None:
+        self.host = host
+        self.policy = policy
+        self.limits = limits
+        self.bandwidth = bandwidth
+        self.refusals = refusals
+        self.connect_timeout_s = connect_timeout_s
+        self.mss = mss
+        self.server = ExitServer(host.node, identity, os.urandom, self._serve,
+                                 on_session=self._new_session)
+        self._muxes: dict[bytes, StreamMux] = {}
+        self._writers: dict[tuple[bytes, int], asyncio.StreamWriter] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.bytes_up = 0
+        self.bytes_down = 0
+        self.streams_opened = 0
+
+    # --- host.App ------------------------------------------------------------------------
+
+    def on_deliver(self, src: bytes, port: int, payload: bytes, now_ms: int) -> list[Action]:
+        result: list[Action] = self.server.on_deliver(src, port, payload, now_ms)
+        return result
+
+    def tick(self, now_ms: int) -> list[Action]:
+        mono = self._mono_ms()
+        for client, mux in list(self._muxes.items()):
+            mux.tick(mono)
+            self._events(client, mux)
+        return []
+
+    def next_deadline_ms(self) -> int | None:
+        deadline: int | None = None
+        for mux in self._muxes.values():
+            d = mux.next_deadline_ms()
+            if d is not None and (deadline is None or d < deadline):
+                deadline = d
+        return None if deadline is None else deadline & _TICK_MASK
+
+    @property
+    def sessions(self) -> int:
+        return len(self._muxes)
+
+    def open_streams(self) -> int:
+        return len(self._writers)
+
+    # --- sessions and streams -------------------------------------------------------------
+
+    def _mono_ms(self) -> int:
+        return int(self.host.loop.time() * 1000)
+
+    def _new_session(self, client: bytes) -> None:
+        old = self._muxes.pop(client, None)
+        if old is not None:
+            for key in [k for k in self._writers if k[0] == client]:
+                self._close_writer(key)
+
+        def send(segment: bytes) -> None:
+            self.host.execute(self.server.send_to(client, segment, self.host.now_ms()))
+
+        self._muxes[client] = StreamMux(send, self._mono_ms(), mss=self.mss, initiator=False)
+
+    def _serve(self, client: bytes, plaintext: bytes, now_ms: int) -> None:
+        mux = self._muxes.get(client)
+        if mux is None:
+            self._new_session(client)
+            mux = self._muxes[client]
+        mux.receive(plaintext, self._mono_ms())
+        self._events(client, mux)
+        return None
+
+    def _events(self, client: bytes, mux: StreamMux) -> None:
+        for event in mux.events():
+            key = (client, event.stream_id)
+            if isinstance(event, Opened):
+                self._spawn(self._connect(client, mux, event.stream_id, event.target))
+            elif isinstance(event, Data):
+                writer = self._writers.get(key)
+                if writer is not None:
+                    self.bytes_up += len(event.data)
+                    writer.write(event.data)
+            elif isinstance(event, Closed):
+                writer = self._writers.get(key)
+                if writer is not None and writer.can_write_eof():
+                    writer.write_eof()
+            elif isinstance(event, Reset):
+                self._close_writer(key)
+            elif isinstance(event, (Accepted, Refused)):
+                pass  # the exit never opens streams itself
+        self.host.schedule()
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.host.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _refuse(self, mux: StreamMux, stream_id: int, reason: str) -> None:
+        self.refusals.count(reason)
+        mux.refuse(stream_id, reason)
+        self.host.schedule()
+
+    async def _connect(self, client: bytes, mux: StreamMux, stream_id: int, target: str) -> None:
+        host, _, port_text = target.rpartition(":")
+        host = host.strip("[]")
+        if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            self._refuse(mux, stream_id, "bad_target")
+            return
+        port = int(port_text)
+        reason = self.limits.acquire(client)
+        if reason is not None:
+            self._refuse(mux, stream_id, "limit:" + reason)
+            return
+        try:
+            await self._relay(client, mux, stream_id, host, port)
+        finally:
+            self.limits.release(client)
+
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        infos = await self.host.loop.getaddrinfo(host, port, type=1)  # SOCK_STREAM
+        return [str(info[4][0]) for info in infos]
+
+    async def _relay(self, client: bytes, mux: StreamMux, stream_id: int, host: str,
+                     port: int) -> None:
+        try:
+            addresses = await asyncio.wait_for(self._resolve(host, port), self.connect_timeout_s)
+        except (TimeoutError, OSError):
+            self._refuse(mux, stream_id, "dns:unresolved")
+            return
+        for address in addresses:
+            refusal = self.policy.check(client, address, port)
+            if refusal is not None:
+                self._refuse(mux, stream_id, "policy:" + refusal)
+                return
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(addresses[0], port), self.connect_timeout_s)
+        except TimeoutError:
+            self._refuse(mux, stream_id, "connect:timeout")
+            return
+        except OSError:
+            self._refuse(mux, stream_id, "connect:refused")
+            return
+        key = (client, stream_id)
+        if self._muxes.get(client) is not mux:  # the session was replaced meanwhile
+            writer.close()
+            return
+        self._writers[key] = writer
+        self.streams_opened += 1
+        mux.accept(stream_id)
+        self.host.schedule()
+        await self._pump_down(client, mux, stream_id, reader)
+
+    async def _pump_down(self, client: bytes, mux: StreamMux, stream_id: int,
+                         reader: asyncio.StreamReader) -> None:
+        """Internet to mesh, under the bandwidth cap and the stream's flow control."""
+        key = (client, stream_id)
+        try:
+            while key in self._writers:
+                data = await reader.read(_READ_BYTES)
+                if not data:
+                    if key in self._writers:
+                        mux.close(stream_id)
+                        self.host.schedule()
+                    return
+                await self.bandwidth.take(client, len(data))
+                while data and key in self._writers:
+                    accepted = mux.write(stream_id, data)
+                    self.bytes_down += accepted
+                    data = data[accepted:]
+                    self.host.schedule()
+                    if data:
+                        await asyncio.sleep(0.005)
+        except (OSError, ConnectionError):
+            if key in self._writers:
+                mux.reset(stream_id, "connect:reset")
+                self._close_writer(key)
+        finally:
+            self.host.schedule()
+
+    def _close_writer(self, key: tuple[bytes, int]) -> None:
+        writer = self._writers.pop(key, None)
+        if writer is not None:
+            writer.close()
+
+    async def aclose(self) -> None:
+        for key in list(self._writers):
+            self._close_writer(key)
+        for task in list(self._tasks):
+            task.cancel()
