@@ -74,8 +74,9 @@ class ExitConnector:
     """Application (host.App) of a host node that proxies traffic to the internet."""
 
     def __init__(self, host: HostNode, session_timeout_s: float = 10.0,
-                 open_timeout_s: float = 20.0, mss: int = 160) -> None:
+                 open_timeout_s: float = 20.0, mss: int = 160, max_streams: int = 128) -> None:
         self.host = host
+        self.max_streams = max_streams
         self.session_timeout_s = session_timeout_s
         self.open_timeout_s = open_timeout_s
         self.mss = mss
@@ -132,7 +133,8 @@ class ExitConnector:
         def send(segment: bytes) -> None:
             self.host.execute(self.client.send(segment, self.host.now_ms()))
 
-        self._mux = StreamMux(send, self._mono_ms(), mss=self.mss, initiator=True)
+        self._mux = StreamMux(send, self._mono_ms(), mss=self.mss, initiator=True,
+                              max_streams=self.max_streams)
         self._session_up.set()
 
     def _on_message(self, gateway: bytes, plaintext: bytes) -> None:

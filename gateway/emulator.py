@@ -5,7 +5,8 @@ Rules kept here:
 1. Every node runs the real core with a mesh key (authenticated frames); gateways run the
    real exit service under the default owner policy, opened only for the --allow entries.
 2. Layouts are seeded: "grid" (4-neighbour grid, gateways in opposite corners and spread
-   between) or "random" (random geometric graph, resampled until connected).
+   between), "random" (random geometric graph, resampled until connected) or "line" (a
+   chain, for measuring a known number of hops).
 3. The proxies sit on the bulb farthest from every gateway (by hop count in the true graph),
    so what works there works anywhere in the mesh.
 4. stop_gateway() is a gateway's own shutdown: it retracts (health 0) before it goes quiet.
@@ -27,6 +28,7 @@ from .connector import ExitConnector
 from .exit import ExitService
 from .host import HostNode
 from .medium import LoopbackMedium
+from .metrics import Metrics, declare_gateway_metrics
 from .policy import FairBandwidth, OwnerPolicy, Refusals, SessionLimits
 from .proxy import HttpConnectProxy, Socks5Proxy
 
@@ -86,22 +88,29 @@ class Emulator:
                  config: Config | None = None) -> None:
         if nodes < 2 or not 1 <= gateways < nodes:
             raise ValueError("need at least 2 nodes and 1..nodes-1 gateways")
-        if layout not in ("grid", "random"):
-            raise ValueError("layout must be grid or random")
+        if layout not in ("grid", "random", "line"):
+            raise ValueError("layout must be grid, random or line")
         self.count = nodes
         self.rng = random.Random(seed)
         self.medium = LoopbackMedium(loss=loss, latency_ms=latency_ms, seed=seed)
         self.config = config or Config(gateway_settle_ms=2000)
-        self.edges = grid_edges(nodes) if layout == "grid" else random_edges(nodes, self.rng)
+        if layout == "grid":
+            self.edges = grid_edges(nodes)
+        elif layout == "line":
+            self.edges = [(i, i + 1) for i in range(nodes - 1)]
+        else:
+            self.edges = random_edges(nodes, self.rng)
         step = (nodes - 1) / max(1, gateways - 1)
         self.gateway_indices = sorted({round(k * step) for k in range(gateways)})
         self.allow = allow
         self.hosts: list[HostNode] = []
         self.exits: dict[int, ExitService] = {}
-        self.refusals = Refusals()
+        self.metrics = Metrics()
+        self.refusals = Refusals(declare_gateway_metrics(self.metrics).refusals)
         self.connector: ExitConnector | None = None
         self.endpoint: Endpoint | None = None
         self._servers: list[asyncio.Server] = []
+        self._proxies: list[Socks5Proxy | HttpConnectProxy] = []
 
     def farthest(self) -> tuple[int, int]:
         hops = hops_from(self.count, self.edges, self.gateway_indices)
@@ -122,7 +131,7 @@ class Emulator:
             self.hosts.append(host)
             if gateway:
                 service = ExitService(host, identity, OwnerPolicy.for_emulator(self.allow),
-                                      SessionLimits(16, 256), FairBandwidth(0), self.refusals)
+                                      SessionLimits(128, 512), FairBandwidth(0), self.refusals)
                 self.exits[i] = service
                 host.add_app(service)
         for a, b in self.edges:
@@ -133,8 +142,9 @@ class Emulator:
         connector = ExitConnector(self.hosts[far])
         self.hosts[far].add_app(connector)
         self.connector = connector
-        socks = await Socks5Proxy(connector).start(listen, socks_port)
-        http = await HttpConnectProxy(connector).start(listen, http_port)
+        self._proxies = [Socks5Proxy(connector), HttpConnectProxy(connector)]
+        socks = await self._proxies[0].start(listen, socks_port)
+        http = await self._proxies[1].start(listen, http_port)
         self._servers = [socks, http]
         self.endpoint = Endpoint(far, hops, socks.sockets[0].getsockname()[1],
                                  http.sockets[0].getsockname()[1])
@@ -174,6 +184,8 @@ class Emulator:
     async def stop(self) -> None:
         for server in self._servers:
             server.close()
+        for proxy in self._proxies:
+            await proxy.aclose()
         for index in list(self.exits):
             await self.exits.pop(index).aclose()
         for host in self.hosts:

@@ -15,7 +15,9 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
+import socket
 from typing import Any
 
 from meshbulb.identity import Identity
@@ -34,8 +36,10 @@ class ExitService:
 
     def __init__(self, host: HostNode, identity: Identity, policy: OwnerPolicy,
                  limits: SessionLimits, bandwidth: FairBandwidth, refusals: Refusals,
-                 connect_timeout_s: float = 10.0, mss: int = 160) -> None:
+                 connect_timeout_s: float = 10.0, mss: int = 160,
+                 max_streams_per_client: int = 128) -> None:
         self.host = host
+        self.max_streams_per_client = max_streams_per_client
         self.policy = policy
         self.limits = limits
         self.bandwidth = bandwidth
@@ -93,7 +97,8 @@ class ExitService:
         def send(segment: bytes) -> None:
             self.host.execute(self.server.send_to(client, segment, self.host.now_ms()))
 
-        self._muxes[client] = StreamMux(send, self._mono_ms(), mss=self.mss, initiator=False)
+        self._muxes[client] = StreamMux(send, self._mono_ms(), mss=self.mss, initiator=False,
+                                        max_streams=self.max_streams_per_client)
 
     def _serve(self, client: bytes, plaintext: bytes, now_ms: int) -> None:
         mux = self._muxes.get(client)
@@ -151,7 +156,11 @@ class ExitService:
             self.limits.release(client)
 
     async def _resolve(self, host: str, port: int) -> list[str]:
-        infos = await self.host.loop.getaddrinfo(host, port, type=1)  # SOCK_STREAM
+        try:
+            return [str(ipaddress.ip_address(host))]  # a literal needs no lookup
+        except ValueError:
+            pass
+        infos = await self.host.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         return [str(info[4][0]) for info in infos]
 
     async def _relay(self, client: bytes, mux: StreamMux, stream_id: int, host: str,

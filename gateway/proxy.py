@@ -70,11 +70,23 @@ async def splice(stream: Stream, reader: asyncio.StreamReader,
     writer.close()
 
 
-class Socks5Proxy:
+class _Proxy:
+    """What both proxies share: the connector, counters, and their open client connections
+    (closed by aclose(), so that a shutdown ends every handler instead of cancelling it)."""
+
     def __init__(self, connector: ExitConnector, handshake_timeout_s: float = 10.0) -> None:
         self.connector = connector
         self.handshake_timeout_s = handshake_timeout_s
         self.refused = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def aclose(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+
+class Socks5Proxy(_Proxy):
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self._client, host, port)
@@ -105,6 +117,7 @@ class Socks5Proxy:
         return f"{host}:{port}"
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             target = await asyncio.wait_for(self._greet(reader, writer), self.handshake_timeout_s)
             if target is None:
@@ -122,17 +135,13 @@ class Socks5Proxy:
                 UnicodeError, ValueError):
             pass
         finally:
+            self._writers.discard(writer)
             with contextlib.suppress(OSError, RuntimeError):
                 await writer.drain()
             writer.close()
 
 
-class HttpConnectProxy:
-    def __init__(self, connector: ExitConnector, handshake_timeout_s: float = 10.0) -> None:
-        self.connector = connector
-        self.handshake_timeout_s = handshake_timeout_s
-        self.refused = 0
-
+class HttpConnectProxy(_Proxy):
     async def start(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self._client, host, port)
 
@@ -144,6 +153,7 @@ class HttpConnectProxy:
         return method, target
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             method, target = await asyncio.wait_for(self._request(reader),
                                                     self.handshake_timeout_s)
@@ -167,6 +177,7 @@ class HttpConnectProxy:
                 ConnectionError, OSError, ValueError):
             pass
         finally:
+            self._writers.discard(writer)
             with contextlib.suppress(OSError, RuntimeError):
                 await writer.drain()
             writer.close()

@@ -21,9 +21,10 @@ Rules kept here:
    6 FIN (DATA whose payload, maybe empty, ends the stream), 7 RST (payload: reason),
    8 PING (asks for an immediate ACK). OPEN, OPEN_FAIL and RST carry n = 0; OPEN_OK, ACK
    and PING carry L = 0. Offsets are sent modulo 2**32 and unwrapped against the value
-   expected next, so a stream may outgrow 4 GiB. A largest segment is 32 + mss bytes: 192 at
-   the default mss, what a 250-byte ESP-NOW frame leaves after the mesh header, the MIC and
-   the session's counter and tag.
+   expected next, so a stream may outgrow 4 GiB. A data segment is at most 32 + mss bytes:
+   192 at the default mss, what a 250-byte ESP-NOW frame leaves after the mesh header, the
+   MIC and the session's counter and tag. OPEN, OPEN_FAIL and RST take 16 + their text
+   (a target over 176 bytes needs a path that fragments).
 2. Stream ids: the initiator mux opens even ids, the responder odd ones, counting up modulo
    2**16 and skipping ids in use or remembered by a tombstone (rule 8).
 3. Opening: OPEN is retransmitted on the retransmission timer (rule 5) until OPEN_OK,
@@ -54,8 +55,8 @@ Rules kept here:
 6. Liveness: every expiry counts a retry; acknowledged progress resets the count, and so does
    any segment from the peer while nothing is outstanding. The expiry after max_retries
    retries gives Reset(reason="timeout") locally and sends RST "timeout": a dead peer is found
-   after at most (max_retries + 1) * rto_max_ms. Nothing at all from the peer for
-   idle_timeout_ms gives Reset "idle" the same way.
+   at most (max_retries + 1) * rto_max_ms after the first unanswered transmission. Nothing
+   at all from the peer for idle_timeout_ms gives Reset "idle" the same way.
 7. Receiving: each byte is delivered once, in order, as Data events. ACK every second
    segment or ACK_DELAY_MS after the first unacknowledged one; at once for out-of-order,
    duplicate or hole-filling data, a FIN or a PING. The window is recv_buffer minus bytes

@@ -8,6 +8,9 @@ core:
 - micropython_node_bytes: heap held by one node with full tables, from gc.mem_alloc();
 - minimesh: 200 nodes, 3 gateways, 10 % frame loss (meshbulb_testing/scenario.py).
 
+gateway (meshbulb_gateway/bench.py): stream throughput through a 5-hop emulated mesh and
+through the exit over UDP, CPU seconds per MB, memory per held stream.
+
 crypto (meshbulb_testing/bench_crypto.py, on both interpreters): one X25519, verifying one
 frame's MIC, sealing and opening a 200-byte payload; and how verifying a frame compares with
 the core's whole per-frame cost.
@@ -16,6 +19,7 @@ the core's whole per-frame cost.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import subprocess
 import tempfile
@@ -45,7 +49,8 @@ from meshbulb_testing import {module}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("target", choices=["core", "crypto"], help="what to benchmark")
+    parser.add_argument("target", choices=["core", "crypto", "gateway"],
+                        help="what to benchmark")
     parser.add_argument("--frames", type=int, default=50_000, help="frames per interpreter")
     parser.add_argument("--nodes", type=int, default=200, help="MiniMesh size")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -122,6 +127,12 @@ def crypto_figures(frames: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     if args.frames < 1000:
         raise ToolError("--frames must be at least 1000")
+    if args.target == "gateway":
+        from meshbulb_gateway.bench import gateway_figures
+
+        result = asyncio.run(gateway_figures())
+        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        return 0
     if args.target == "crypto":
         figures = crypto_figures(args.frames)
         if args.json:

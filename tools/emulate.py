@@ -16,7 +16,7 @@ from .errors import ToolError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nodes", type=int, default=20)
     parser.add_argument("--gateways", type=int, default=2)
-    parser.add_argument("--layout", choices=["grid", "random"], default="grid")
+    parser.add_argument("--layout", choices=["grid", "random", "line"], default="grid")
     parser.add_argument("--loss", type=float, default=0.0, help="frame loss per attempt")
     parser.add_argument("--allow", action="append", default=[], metavar="HOST:PORT",
                         help="let the exits reach this (otherwise refused) origin")
