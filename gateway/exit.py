@@ -175,15 +175,11 @@ class ExitService:
             if refusal is not None:
                 self._refuse(mux, stream_id, "policy:" + refusal)
                 return
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(addresses[0], port), self.connect_timeout_s)
-        except TimeoutError:
-            self._refuse(mux, stream_id, "connect:timeout")
+        connected = await self._open(addresses, port)
+        if isinstance(connected, str):
+            self._refuse(mux, stream_id, connected)
             return
-        except OSError:
-            self._refuse(mux, stream_id, "connect:refused")
-            return
+        reader, writer = connected
         key = (client, stream_id)
         if self._muxes.get(client) is not mux:  # the session was replaced meanwhile
             writer.close()
@@ -193,6 +189,20 @@ class ExitService:
         mux.accept(stream_id)
         self.host.schedule()
         await self._pump_down(client, mux, stream_id, reader)
+
+    async def _open(self, addresses: list[str], port: int
+                    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | str:
+        """Connect to the first address that answers (a name may resolve to IPv6 and IPv4)."""
+        reason = "connect:refused"
+        for address in addresses:
+            try:
+                return await asyncio.wait_for(asyncio.open_connection(address, port),
+                                              self.connect_timeout_s)
+            except TimeoutError:
+                reason = "connect:timeout"
+            except OSError:
+                reason = "connect:refused"
+        return reason
 
     async def _pump_down(self, client: bytes, mux: StreamMux, stream_id: int,
                          reader: asyncio.StreamReader) -> None:

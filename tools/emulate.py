@@ -32,15 +32,15 @@ async def _run(args: argparse.Namespace) -> None:
         endpoint = await emulator.start(socks_port=args.socks_port, http_port=args.http_port)
     except OSError as e:
         raise ToolError(f"cannot listen: {e.strerror}") from None
-    node_address = emulator.hosts[endpoint.node].node.address.hex(":")
-    print(f"SOCKS5 127.0.0.1:{endpoint.socks_port} at node {node_address}, "
-          f"{endpoint.hops} hops from its gateway", flush=True)
-    print(f"HTTP CONNECT 127.0.0.1:{endpoint.http_port} at the same node", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    node_address = emulator.hosts[endpoint.node].node.address.hex(":")
+    print(f"SOCKS5 127.0.0.1:{endpoint.socks_port} at node {node_address}, "
+          f"{endpoint.hops} hops from its gateway", flush=True)
+    print(f"HTTP CONNECT 127.0.0.1:{endpoint.http_port} at the same node", flush=True)
     await stop.wait()
     await emulator.stop()
 

@@ -41,8 +41,9 @@ def parse_udp_link(text: str) -> tuple[tuple[str, int], list[tuple[str, int]]]:
         raise ToolError(f"--link {text!r}: expected udp://BIND_HOST:PORT@PEER_HOST:PORT[,...]")
     bind, _, peers = text[len("udp://"):].partition("@")
     try:
-        return parse_host_port(bind), [parse_host_port(p) for p in peers.split(",") if p]
-    except ConfigError as e:
+        return (parse_host_port(bind, allow_port_zero=True),
+                [parse_host_port(p) for p in peers.split(",") if p])
+    except ValueError as e:
         raise ToolError(f"--link: {e}") from None
 
 
@@ -51,10 +52,12 @@ async def _run(args: argparse.Namespace) -> None:
     identity = Identity(os.urandom(32))
     try:
         keyring = Keyring(args.key_id, load_mesh_key(args.mesh_key))
-        socks_host, socks_port = parse_host_port(args.socks)
-        http_host, http_port = parse_host_port(args.http)
-    except (ConfigError, ValueError) as e:
+        socks_host, socks_port = parse_host_port(args.socks, allow_port_zero=True)
+        http_host, http_port = parse_host_port(args.http, allow_port_zero=True)
+    except ConfigError as e:
         raise ToolError(str(e)) from None
+    except ValueError as e:
+        raise ToolError(f"--socks/--http: {e}") from None
     node = Node(identity.address, None, random.SystemRandom().randrange,
                 int(loop.time() * 1000) & ((1 << 30) - 1), keyring=keyring)
     host = HostNode(node, loop)
@@ -74,12 +77,14 @@ async def _run(args: argparse.Namespace) -> None:
     host.start()
     socks = await Socks5Proxy(connector).start(socks_host, socks_port)
     http = await HttpConnectProxy(connector).start(http_host, http_port)
-    print(f"node {identity.address.hex(':')}: SOCKS5 {socks_host}:{socks_port}, "
-          f"HTTP CONNECT {http_host}:{http_port}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    socks_port = socks.sockets[0].getsockname()[1]
+    http_port = http.sockets[0].getsockname()[1]
+    print(f"node {identity.address.hex(':')}: SOCKS5 {socks_host}:{socks_port}, "
+          f"HTTP CONNECT {http_host}:{http_port}", flush=True)
     await stop.wait()
     socks.close()
     http.close()

@@ -81,7 +81,10 @@ def socks_fetch(socks_port: int, host: str, port: int, path: str = "/big") -> by
         try:
             address = b"\x01" + socket.inet_aton(host)
         except OSError:
-            address = b"\x04" + socket.inet_pton(socket.AF_INET6, host)
+            try:
+                address = b"\x04" + socket.inet_pton(socket.AF_INET6, host)
+            except OSError:  # a name: the proxy passes it on, the exit resolves it
+                address = b"\x03" + bytes((len(host),)) + host.encode()
         s.sendall(b"\x05\x01\x00" + address + struct.pack(">H", port))
         reply = s.recv(10)
         if len(reply) < 2 or reply[1] != 0:

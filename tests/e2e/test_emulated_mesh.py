@@ -4,20 +4,21 @@ proxies on the farthest bulb, a real HTTP origin as "the internet"."""
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import time
 from collections.abc import Iterator
 
 import pytest
-from meshbulb_gateway.policy import detect_own_networks
-
 from e2e_harness import BODY, EmulatorThread, Refused, connect_fetch, origin, socks_fetch
+
+from meshbulb_gateway.policy import detect_own_networks
 
 
 @pytest.fixture(scope="module")
 def mesh() -> Iterator[tuple[EmulatorThread, int]]:
     with origin() as port:
-        emu = EmulatorThread(nodes=20, gateways=2, loss=0.1, allow=(f"127.0.0.1:{port}",),
-                             seed=3)
+        emu = EmulatorThread(nodes=20, gateways=2, loss=0.1,
+                             allow=(f"127.0.0.1:{port}", f"[::1]:{port}"), seed=3)
         try:
             yield emu, port
         finally:
@@ -39,6 +40,17 @@ def test_one_megabyte_through_http_connect_is_byte_exact(
 ) -> None:
     emu, port = mesh
     assert connect_fetch(emu.endpoint.http_port, "127.0.0.1", port) == BODY
+
+
+def test_names_are_resolved_at_the_exit_and_nothing_is_logged_about_them(
+    mesh: tuple[EmulatorThread, int], caplog: pytest.LogCaptureFixture,
+) -> None:
+    emu, port = mesh
+    with caplog.at_level(logging.DEBUG):
+        body = socks_fetch(emu.endpoint.socks_port, "localhost", port, "/by-name")
+    assert body == b"/by-name" * 64
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert "localhost" not in logged and str(port) not in logged and "/by-name" not in logged
 
 
 def test_owner_networks_are_refused_clearly_and_counted(mesh: tuple[EmulatorThread, int]) -> None:
