@@ -1,5 +1,7 @@
 """`meshbulb emulate`: a live mesh of real host nodes on this machine, with a SOCKS5 and an
-HTTP CONNECT proxy on the bulb farthest from every gateway. Runs until interrupted."""
+HTTP CONNECT proxy on the bulb farthest from every gateway. It prints one line on stdout,
+"SOCKS5 127.0.0.1:<port> at node <id>, <h> hops from its gateway" (the HTTP CONNECT port goes
+to stderr), and runs until interrupted."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import sys
 
 from meshbulb_gateway.emulator import Emulator
 
@@ -40,7 +43,8 @@ async def _run(args: argparse.Namespace) -> None:
     node_address = emulator.hosts[endpoint.node].node.address.hex(":")
     print(f"SOCKS5 127.0.0.1:{endpoint.socks_port} at node {node_address}, "
           f"{endpoint.hops} hops from its gateway", flush=True)
-    print(f"HTTP CONNECT 127.0.0.1:{endpoint.http_port} at the same node", flush=True)
+    print(f"HTTP CONNECT 127.0.0.1:{endpoint.http_port} at the same node", file=sys.stderr,
+          flush=True)
     await stop.wait()
     await emulator.stop()
 
