@@ -29,7 +29,7 @@ bench: $(VENV)/.stamp-dev
 # Runs all three checks even if one fails, then exits non-zero if any failed.
 test: $(VENV)/.stamp-dev
 	@rc=0; \
-	echo "== ruff"; $(BIN)/ruff check firmware tools gateway tests || rc=1; \
+	echo "== ruff"; $(BIN)/ruff check firmware tools gateway simulator tests || rc=1; \
 	echo "== mypy"; $(BIN)/mypy || rc=1; \
 	echo "== pytest"; $(BIN)/python -m pytest -q || rc=1; \
 	exit $$rc

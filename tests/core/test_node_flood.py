@@ -20,4 +20,7 @@ def test_broadcast_reaches_everyone_once_and_dense_clusters_stay_quiet():
     receivers = sorted(d[1] for d in mesh.delivered if d[4] == b"lights off")
     assert receivers == list(range(1, count))
     relayed = sum(n.stats.relayed for n in mesh.nodes)
-    assert relayed <= mesh.config.flood_counter_threshold, relayed
+    # Counter-based suppression: after `threshold` copies nobody else relays; one more relay
+    # can slip out while those copies are still in the air (2 ms link latency here).
+    assert relayed <= mesh.config.flood_counter_threshold + 1, relayed
+    assert relayed < count // 2

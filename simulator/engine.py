@@ -1,0 +1,444 @@
+"""One simulation: real protocol-core Nodes on the simpy medium, with traffic, churn and the
+measurements that become metrics.json.
+
+Rules kept here:
+1. Every bulb is a meshbulb.node.Node, driven exactly like a bulb drives it: frames in,
+   timers at next_deadline_ms(), actions out. Simulated time is simpy's (seconds); the core
+   sees it as wrapping millisecond ticks.
+2. A bulb switched off at the wall stops; switched on again it boots a new Node with the same
+   address and the same persistent frame counter (a bulb's NVS survives the power cut).
+3. Traffic: every bulb sends internet packets as a Poisson process; a packet counts for the
+   delivery ratio only when its sender had a path to a working gateway in the true link graph
+   (links with PRR >= 0.5) in the timeline bucket it was sent in.
+4. Measurements are taken after warmup_s: control bytes, deliveries, latencies. Convergence is
+   the first moment every reachable bulb has a gateway route; failover the time from a gateway
+   failure until no reachable bulb still selects it.
+5. Seeded: one numpy Generator for the radio and churn, the core's randomness from it too.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+import simpy
+
+from meshbulb.config import Config
+from meshbulb.node import ACT_DELIVER, ACT_TX, Node
+from meshbulb.seqstore import MemoryStore
+from meshbulb.wire import F_ANY_GW
+
+from .medium import Medium
+from .radio import LinkTable, RadioParams, build_links
+from .results import Event, RunResult, TimeBucket, percentile
+
+_TICK_MASK = (1 << 30) - 1
+_PORT_INTERNET = 1
+_GOOD_PRR = 0.5
+
+
+def address_of(i: int) -> bytes:
+    return b"\x02\x00" + i.to_bytes(4, "big")
+
+
+@dataclass(frozen=True)
+class PowerCut:
+    at_s: float
+    duration_s: float
+    x_m: float
+    y_m: float
+    radius_m: float
+
+
+@dataclass(frozen=True)
+class GatewayFailure:
+    at_s: float
+    duration_s: float
+    gateway: int  # index into the list of gateways
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    name: str
+    seed: int
+    duration_s: float
+    warmup_s: float
+    bucket_s: float = 10.0
+    radio: RadioParams = field(default_factory=RadioParams)
+    retries: int = 7  # the 802.11 short retry limit an ESP32 uses for unicast
+    internet_packets_per_min: float = 1.0
+    packet_bytes: int = 100
+    off_fraction: float = 0.0
+    mean_off_s: float = 120.0
+    power_cuts: tuple[PowerCut, ...] = ()
+    gateway_failures: tuple[GatewayFailure, ...] = ()
+    core: dict[str, int] = field(default_factory=dict)
+
+
+class Simulation:
+    def __init__(self, spec: SimSpec, positions_m: np.ndarray, gateways: list[int],
+                 progress: Callable[[float], None] | None = None) -> None:
+        self.spec = spec
+        self.positions_m = positions_m
+        self.count = len(positions_m)
+        self.gateways = sorted(gateways)
+        self.is_gateway = [False] * self.count
+        for g in self.gateways:
+            self.is_gateway[g] = True
+        self.progress = progress
+        self.rng = np.random.default_rng(spec.seed)
+        self.env = simpy.Environment()
+        self.links: LinkTable = build_links(positions_m, spec.radio, spec.seed)
+        self.config = Config(**spec.core)
+        self.index = {address_of(i): i for i in range(self.count)}
+        self.medium = Medium(self.env, self.links, spec.radio, spec.retries, self.rng,
+                             self._receive, self._verdict)
+        self.stores = [MemoryStore() for _ in range(self.count)]
+        self.nodes: list[Node] = [self._boot(i) for i in range(self.count)]
+        self.alive = [True] * self.count
+        self._timer_version = [0] * self.count
+        self.uplink_ok = {g: True for g in self.gateways}
+        # measurements
+        self.sent: dict[int, tuple[int, float, bool]] = {}  # packet id -> (src, t, counted)
+        self.latencies_ms: list[float] = []
+        self.delivered_ids: set[int] = set()
+        self.gateway_deliveries = {g: 0 for g in self.gateways}
+        self.timeline: list[TimeBucket] = []
+        self.events: list[Event] = []
+        self.reachable: set[int] = set()
+        self.convergence_s: float | None = None
+        self.failover_s: list[float] = []
+        self._packet_id = 0
+        self._bucket_sent = 0
+        self._bucket_delivered = 0
+        self._control_at_warmup: list[int] = []
+
+    # --- nodes ---------------------------------------------------------------------------
+
+    def _rand_below(self, n: int) -> int:
+        return int(self.rng.integers(0, n)) if n > 1 else 0
+
+    def _now_ms(self) -> int:
+        return int(self.env.now * 1000) & _TICK_MASK
+
+    def _boot(self, i: int) -> Node:
+        return Node(address_of(i), self.config, self._rand_below, int(self.env.now * 1000),
+                    gateway=self.is_gateway[i], seq_store=self.stores[i])
+
+    def _execute(self, i: int, actions: list[tuple[Any, ...]]) -> None:
+        for action in list(actions):
+            if action[0] == ACT_TX:
+                link_addr = action[2]
+                dst = None if link_addr is None else self.index.get(link_addr)
+                self.medium.send(i, dst, action[3])
+            elif action[0] == ACT_DELIVER:
+                self._delivered(i, action)
+        self._schedule(i)
+
+    def _schedule(self, i: int) -> None:
+        deadline = self.nodes[i].next_deadline_ms()
+        if deadline is None:
+            return
+        delay_ms = ((deadline - self._now_ms() + (1 << 29)) & _TICK_MASK) - (1 << 29)
+        self._timer_version[i] += 1
+        version = self._timer_version[i]
+        event = self.env.timeout(max(0, delay_ms) / 1000)
+        event.callbacks.append(partial(self._on_timer, i, version))
+
+    def _on_timer(self, i: int, version: int, _event: object) -> None:
+        self._tick(i, version)
+
+    def _tick(self, i: int, version: int) -> None:
+        if version != self._timer_version[i] or not self.alive[i]:
+            return
+        self._execute(i, self.nodes[i].tick(self._now_ms()))
+
+    def _receive(self, j: int, i: int, frame: bytes, rssi_dbm: int) -> None:
+        if self.alive[j]:
+            self._execute(j, self.nodes[j].receive(frame, 0, address_of(i), rssi_dbm,
+                                                   self._now_ms()))
+
+    def _verdict(self, i: int, j: int, acknowledged: bool) -> None:
+        if not self.alive[i]:
+            return
+        if acknowledged:
+            self.nodes[i].link_ok(0, address_of(j), self._now_ms())
+        else:
+            self.nodes[i].link_failed(0, address_of(j), self._now_ms())
+            self._schedule(i)
+
+    def _switch(self, i: int, on: bool) -> None:
+        """Rule 2."""
+        if self.alive[i] == on:
+            return
+        self.alive[i] = on
+        self.medium.switch(i, on)
+        self._timer_version[i] += 1
+        if on:
+            self.nodes[i] = self._boot(i)
+            if self.is_gateway[i] and not self.uplink_ok[i]:
+                self._execute(i, self.nodes[i].set_uplink(0, 0, self._now_ms()))
+            self._schedule(i)
+
+    # --- traffic -------------------------------------------------------------------------
+
+    def _next_packet(self, i: int) -> None:
+        rate_s = self.spec.internet_packets_per_min / 60.0
+        if rate_s <= 0:
+            return
+        self._at(float(self.rng.exponential(1 / rate_s)), partial(self._send_packet, i))
+
+    def _send_packet(self, i: int) -> None:
+        self._next_packet(i)
+        if not self.alive[i]:
+            return
+        self._packet_id += 1
+        pid = self._packet_id
+        counted = self.env.now >= self.spec.warmup_s and i in self.reachable
+        payload = struct.pack(">I", pid) + bytes(max(0, self.spec.packet_bytes - 4))
+        self.sent[pid] = (i, self.env.now, counted)
+        if counted:
+            self._bucket_sent += 1
+        self._execute(i, self.nodes[i].send_internet(_PORT_INTERNET, payload, self._now_ms()))
+
+    def _delivered(self, at: int, action: tuple[Any, ...]) -> None:
+        _, _src, port, payload, flags = action
+        if port != _PORT_INTERNET or not self.is_gateway[at] or not (int(flags) & F_ANY_GW):
+            return
+        pid = struct.unpack_from(">I", payload)[0]
+        record = self.sent.get(pid)
+        if record is None or pid in self.delivered_ids:
+            return
+        self.delivered_ids.add(pid)
+        src, t_sent, counted = record
+        if counted:
+            self._bucket_delivered += 1
+            self.latencies_ms.append((self.env.now - t_sent) * 1000)
+            self.gateway_deliveries[at] += 1
+
+    # --- dynamics ------------------------------------------------------------------------
+
+    def _at(self, delay_s: float, fn: Callable[[], None]) -> None:
+        """Run fn after delay_s of simulated time."""
+        self.env.timeout(delay_s).callbacks.append(lambda _event: fn())
+
+    def _setup_churn(self) -> None:
+        spec = self.spec
+        bulbs = [i for i in range(self.count) if not self.is_gateway[i]]
+        if spec.off_fraction > 0:
+            off = self.rng.choice(bulbs, int(len(bulbs) * spec.off_fraction), replace=False)
+            for i in off.tolist():
+                self._switch(i, False)
+                self._at(float(self.rng.exponential(spec.mean_off_s)), partial(self._flip, i))
+        for cut in spec.power_cuts:
+            inside = [i for i in bulbs
+                      if math.dist(self.positions_m[i], (cut.x_m, cut.y_m)) <= cut.radius_m]
+            self._at(cut.at_s, partial(self._switch_all, inside, False))
+            self._at(cut.at_s + cut.duration_s, partial(self._switch_all, inside, True))
+            self.events.append(Event(cut.at_s, f"power cut: {len(inside)} bulbs"))
+            self.events.append(Event(cut.at_s + cut.duration_s, "power back"))
+        for failure in spec.gateway_failures:
+            g = self.gateways[failure.gateway % len(self.gateways)]
+            self._at(failure.at_s, partial(self._uplink, g, False))
+            self._at(failure.at_s + failure.duration_s, partial(self._uplink, g, True))
+            self.events.append(Event(failure.at_s, f"gateway {g} uplink fails"))
+            self.events.append(Event(failure.at_s + failure.duration_s, f"gateway {g} back"))
+
+    def _switch_all(self, nodes: list[int], on: bool) -> None:
+        for i in nodes:
+            self._switch(i, on)
+
+    def _flip(self, i: int) -> None:
+        """Diurnal churn: an off bulb comes back on and another bulb goes off."""
+        self._switch(i, True)
+        bulbs = [k for k in range(self.count) if not self.is_gateway[k] and self.alive[k]]
+        if bulbs:
+            k = bulbs[int(self.rng.integers(0, len(bulbs)))]
+            self._switch(k, False)
+            self._at(float(self.rng.exponential(self.spec.mean_off_s)), partial(self._flip, k))
+
+    def _uplink(self, g: int, ok: bool) -> None:
+        self.uplink_ok[g] = ok
+        if self.alive[g]:
+            self._execute(g, self.nodes[g].set_uplink(0, 255 if ok else 0, self._now_ms()))
+        if not ok:
+            self._watch_failover(g, self.env.now)
+
+    def _watch_failover(self, g: int, since_s: float) -> None:
+        address = address_of(g)
+
+        def check() -> None:
+            stuck = [i for i in self.reachable if self.alive[i] and not self.is_gateway[i]
+                     and self.nodes[i].best_gateway() == address]
+            if not stuck:
+                self.failover_s.append(self.env.now - since_s)
+            elif self.env.now - since_s < self.spec.duration_s:
+                self._at(0.5, check)
+
+        self._at(0.5, check)
+
+    # --- measurement ---------------------------------------------------------------------
+
+    def _reachable_now(self) -> set[int]:
+        """Rule 3: bulbs with a path of good links to an alive gateway with a working uplink."""
+        frontier = [g for g in self.gateways if self.alive[g] and self.uplink_ok[g]]
+        seen = set(frontier)
+        while frontier:
+            nxt = []
+            for i in frontier:
+                for k, j in enumerate(self.links.neighbours[i]):
+                    if j not in seen and self.alive[j] and self.links.prr[i][k] >= _GOOD_PRR:
+                        seen.add(j)
+                        nxt.append(j)
+            frontier = nxt
+        return seen
+
+    def _bucket(self) -> None:
+        control = sum(n.stats.control_bytes() for n in self.nodes)
+        self.timeline.append(TimeBucket(self.env.now, self._bucket_sent, self._bucket_delivered,
+                                        control, sum(self.alive)))
+        self._bucket_sent = self._bucket_delivered = 0
+        self.reachable = self._reachable_now()
+        if self.progress is not None:
+            self.progress(self.env.now / self.spec.duration_s)
+        self._at(self.spec.bucket_s, self._bucket)
+
+    def _check_convergence(self) -> None:
+        if self.convergence_s is not None:
+            return
+        if all(self.nodes[i].best_gateway() is not None for i in self.reachable
+               if not self.is_gateway[i]):
+            self.convergence_s = self.env.now
+        else:
+            self._at(0.5, self._check_convergence)
+
+    def run(self) -> RunResult:
+        started = time.perf_counter()
+        self.reachable = self._reachable_now()
+        for i in range(self.count):
+            self._schedule(i)
+            if not self.is_gateway[i]:
+                self._next_packet(i)
+        self._setup_churn()
+        self._at(0.5, self._check_convergence)
+        self._at(self.spec.bucket_s, self._bucket)
+        self.env.run(until=self.spec.warmup_s)
+        control_start = [n.stats.control_bytes() for n in self.nodes]
+        self.env.run(until=self.spec.duration_s)
+        wall_s = time.perf_counter() - started
+        return self._result(control_start, wall_s)
+
+    def _hops(self, i: int) -> int | None:
+        gw = self.nodes[i].best_gateway()
+        if gw is None:
+            return None
+        hops, seen, k = 0, set(), i
+        while address_of(k) != gw:
+            if k in seen or hops > self.count:
+                return None
+            seen.add(k)
+            route = self.nodes[k].gateways.find(gw)
+            if route is None:
+                return None
+            k = self.index[route.next_hop]
+            hops += 1
+        return hops
+
+    def loops(self) -> int:
+        found = 0
+        for start in range(self.count):
+            if not self.alive[start]:
+                continue
+            for route in self.nodes[start].gateways.entries():
+                seen, k = set(), start
+                while True:
+                    if k in seen:
+                        found += 1
+                        break
+                    seen.add(k)
+                    if address_of(k) == route.gw:
+                        break
+                    r = self.nodes[k].gateways.find(route.gw)
+                    if r is None:
+                        break
+                    nxt = self.index.get(r.next_hop)
+                    if nxt is None or not self.alive[nxt]:
+                        break
+                    k = nxt
+        return found
+
+    def _oracle_hops(self) -> dict[int, int]:
+        """Shortest hop counts to the nearest working gateway over good links (the oracle)."""
+        frontier = [g for g in self.gateways if self.alive[g] and self.uplink_ok[g]]
+        hops = {g: 0 for g in frontier}
+        while frontier:
+            nxt = []
+            for i in frontier:
+                for k, j in enumerate(self.links.neighbours[i]):
+                    if j not in hops and self.alive[j] and self.links.prr[i][k] >= _GOOD_PRR:
+                        hops[j] = hops[i] + 1
+                        nxt.append(j)
+            frontier = nxt
+        return hops
+
+    def _result(self, control_start: list[int], wall_s: float) -> RunResult:
+        spec = self.spec
+        measured_s = max(1e-9, spec.duration_s - spec.warmup_s)
+        per_node = [(n.stats.control_bytes() - control_start[i]) / measured_s
+                    for i, n in enumerate(self.nodes)]
+        counted = [pid for pid, (_, _, c) in self.sent.items() if c]
+        delivered = sum(1 for pid in counted if pid in self.delivered_ids)
+        hops = [self._hops(i) if self.alive[i] and not self.is_gateway[i] else None
+                for i in range(self.count)]
+        oracle = self._oracle_hops()
+        pairs = [(h, oracle[i]) for i, h in enumerate(hops)
+                 if h is not None and oracle.get(i, 0) > 0]
+        stretch = (sum(h for h, _ in pairs) / sum(o for _, o in pairs)) if pairs else None
+        loads = [self.gateway_deliveries[g] for g in self.gateways]
+        mean_load = sum(loads) / len(loads) if loads else 0.0
+        load_cv = (float(np.std(loads)) / mean_load) if mean_load > 0 else None
+        chosen = []
+        for i in range(self.count):
+            gw = self.nodes[i].best_gateway() if self.alive[i] else None
+            chosen.append(self.index[gw] if gw is not None else None)
+        airtime = self._airtime_cells()
+        metrics: dict[str, float | int | None] = {
+            "nodes": self.count,
+            "gateways": len(self.gateways),
+            "sim_s": spec.duration_s,
+            "wall_s": round(wall_s, 3),
+            "reachable_fraction": len(self.reachable) / self.count,
+            "delivery_ratio_gateway": (delivered / len(counted)) if counted else None,
+            "delivery_ratio_p2p": None,
+            "latency_ms_p50": percentile(self.latencies_ms, 50),
+            "latency_ms_p95": percentile(self.latencies_ms, 95),
+            "mean_hops": (sum(h for h, _ in pairs) / len(pairs)) if pairs else None,
+            "stretch_vs_oracle": stretch,
+            "control_bytes_per_node_s": sum(per_node) / self.count,
+            "airtime_util_p95": percentile([u for _, _, u in airtime], 95),
+            "convergence_s": self.convergence_s,
+            "failover_s": max(self.failover_s) if self.failover_s else None,
+            "gateway_load_cv": load_cv,
+            "loops": self.loops(),
+        }
+        return RunResult(
+            scenario=spec.name, seed=spec.seed, metrics=metrics,
+            positions_m=[(float(x), float(y)) for x, y in self.positions_m],
+            is_gateway=list(self.is_gateway), chosen_gateway=chosen, hops=hops,
+            control_bytes_per_node_s=per_node, latencies_ms=self.latencies_ms,
+            timeline=self.timeline, airtime=airtime, events=sorted(self.events,
+                                                                   key=lambda e: e.t_s))
+
+    def _airtime_cells(self, cell_m: float = 100.0) -> list[tuple[float, float, float]]:
+        cells: dict[tuple[int, int], float] = {}
+        for i, (x, y) in enumerate(self.positions_m.tolist()):
+            key = (int(x // cell_m), int(y // cell_m))
+            cells[key] = cells.get(key, 0.0) + float(self.medium.airtime_used_s[i])
+        return [((cx + 0.5) * cell_m, (cy + 0.5) * cell_m, used / self.spec.duration_s)
+                for (cx, cy), used in cells.items()]

@@ -1,0 +1,158 @@
+"""The shared air: transmissions, carrier sense, collisions and ESP-NOW unicast retries, with
+one simpy event per transmission (not one per reception).
+
+Rules kept here:
+1. A transmission occupies the air for airtime_s(frame) at the sender and at every neighbour
+   (radio.py). Its end is one simpy event that decides, for every neighbour at once, whether
+   the frame was received: not if the neighbour was transmitting meanwhile (half duplex), not
+   if another audible transmission overlapped it there (collision, no capture), and otherwise
+   with the link's PRR.
+2. Carrier sense: a sender that hears the air busy waits until it is free, plus a random
+   backoff of up to CW_SLOTS slots; frames wait in the sender's FIFO meanwhile.
+3. Unicast goes on the air like broadcast (every neighbour's air is busy) but is delivered only
+   to its addressee, which acknowledges it; without an acknowledgement the sender retries up to
+   `retries` times, then reports link_failed, as ESP-NOW does. A lost ACK is modelled as a
+   failed attempt with the reverse link's PRR.
+4. Nodes that are off neither send nor receive; their queues are dropped.
+5. Every random draw comes from one seeded numpy Generator.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .radio import LinkTable, RadioParams, airtime_s
+
+SLOT_S = 50e-6
+DIFS_S = 50e-6
+CW_SLOTS = 32
+ACK_S = 60e-6
+
+Deliver = Callable[[int, int, bytes, int], None]  # (receiver, sender, frame, rssi_dbm)
+Verdict = Callable[[int, int, bool], None]  # (sender, addressee, acknowledged)
+
+
+class Medium:
+    def __init__(self, env: Any, links: LinkTable, params: RadioParams, retries: int,
+                 rng: np.random.Generator, deliver: Deliver, verdict: Verdict) -> None:
+        self.env = env
+        self.links = links
+        self.params = params
+        self.retries = retries
+        self.rng = rng
+        self.deliver = deliver
+        self.verdict = verdict
+        count = len(links.neighbours)
+        self.on = [True] * count
+        self.busy_until = [0.0] * count  # air heard busy (own or neighbours' transmissions)
+        self.tx_until = [0.0] * count  # own transmission in progress
+        self.rx_end = [0.0] * count  # end of the latest reception in progress
+        self.rx_tx: list[int] = [-1] * count  # id of that reception's transmission
+        self.queues: list[deque[tuple[int | None, bytes, int]]] = [deque() for _ in range(count)]
+        self.sending = [False] * count
+        self.airtime_used_s = np.zeros(count)
+        self.collided: dict[int, set[int]] = {}
+        self._next_tx = 0
+        self.transmissions = 0
+        self.collisions = 0
+        self._index_of: dict[int, dict[int, int]] = {}
+
+    def send(self, i: int, dst: int | None, frame: bytes) -> None:
+        """Queue a frame at node i for neighbour dst (None = broadcast)."""
+        if not self.on[i]:
+            return
+        self.queues[i].append((dst, frame, 0))
+        if not self.sending[i]:
+            self.sending[i] = True
+            self._try(i)
+
+    def _later(self, delay_s: float, fn: Callable[..., None], *args: Any) -> None:
+        self.env.timeout(delay_s).callbacks.append(lambda _event: fn(*args))
+
+    def _try(self, i: int) -> None:
+        """Rule 2."""
+        if not self.on[i] or not self.queues[i]:
+            self.sending[i] = False
+            self.queues[i].clear()
+            return
+        now = self.env.now
+        if self.busy_until[i] > now:
+            backoff = DIFS_S + self.rng.integers(0, CW_SLOTS) * SLOT_S
+            self._later(self.busy_until[i] - now + backoff, self._try, i)
+            return
+        dst, frame, attempt = self.queues[i].popleft()
+        self._transmit(i, dst, frame, attempt)
+
+    def _transmit(self, i: int, dst: int | None, frame: bytes, attempt: int) -> None:
+        """Rule 1, the start of a transmission."""
+        now = self.env.now
+        duration = airtime_s(len(frame), self.params)
+        end = now + duration
+        tx = self._next_tx
+        self._next_tx += 1
+        self.transmissions += 1
+        self.airtime_used_s[i] += duration
+        self.tx_until[i] = end
+        self.busy_until[i] = max(self.busy_until[i], end)
+        if self.rx_end[i] > now:  # half duplex: a reception in progress here is lost
+            self.collided.setdefault(self.rx_tx[i], set()).add(i)
+        lost: set[int] = set()
+        for j in self.links.neighbours[i]:
+            if self.busy_until[j] < end:
+                self.busy_until[j] = end
+            if self.tx_until[j] > now:
+                lost.add(j)
+            elif self.rx_end[j] > now:
+                self.collided.setdefault(self.rx_tx[j], set()).add(j)
+                lost.add(j)
+                self.collisions += 1
+            if self.rx_end[j] < end:
+                self.rx_end[j] = end
+                self.rx_tx[j] = tx
+        self.collided[tx] = lost
+        self._later(duration, self._end, tx, i, dst, frame, attempt)
+
+    def _end(self, tx: int, i: int, dst: int | None, frame: bytes, attempt: int) -> None:
+        """Rule 1 (the end event) and rule 3."""
+        lost = self.collided.pop(tx, set())
+        neighbours = self.links.neighbours[i]
+        prr = self.links.prr[i]
+        rssi = self.links.rssi_dbm[i]
+        if dst is None:
+            draws = self.rng.random(len(neighbours))
+            for k, j in enumerate(neighbours):
+                if j not in lost and self.on[j] and draws[k] < prr[k]:
+                    self.deliver(j, i, frame, rssi[k])
+            self._try(i)
+            return
+        pos = self._position(i, dst)
+        ok = (pos is not None and dst not in lost and self.on[dst]
+              and self.rng.random() < prr[pos] and self.rng.random() < prr[pos])
+        if ok and pos is not None:
+            self.deliver(dst, i, frame, rssi[pos])
+            self.verdict(i, dst, True)
+            self._later(ACK_S, self._try, i)
+            return
+        if attempt < self.retries and self.on[i]:
+            self.queues[i].appendleft((dst, frame, attempt + 1))
+            self._later(ACK_S + self.rng.integers(0, CW_SLOTS) * SLOT_S, self._try, i)
+            return
+        self.verdict(i, dst, False)
+        self._later(ACK_S, self._try, i)
+
+    def _position(self, i: int, j: int) -> int | None:
+        table = self._index_of.get(i)
+        if table is None:
+            table = {n: k for k, n in enumerate(self.links.neighbours[i])}
+            self._index_of[i] = table
+        return table.get(j)
+
+    def switch(self, i: int, on: bool) -> None:
+        """Rule 4."""
+        self.on[i] = on
+        if not on:
+            self.queues[i].clear()

@@ -1,0 +1,86 @@
+"""The radio model: which bulbs hear which, how well, and for how long a frame holds the air.
+
+Rules kept here:
+1. Log-distance path loss with log-normal shadowing: rssi = P0 - 10 n log10(d / 1 m) + X, with
+   X ~ N(0, shadowing_db) drawn once per link (links are symmetric), and P0 chosen so that a
+   link of exactly range_m has rssi = SENSITIVITY_DBM without shadowing.
+2. Packet reception ratio is a logistic curve of the margin over SENSITIVITY_DBM
+   (PRR_SLOPE_DB wide): 0.5 at the sensitivity. Links with PRR below MIN_PRR are not links.
+3. Candidate pairs come from a KD-tree over positions within the distance where even a
+   +2-sigma shadowing could still give MIN_PRR: the cost grows with the number of links, not
+   with the square of the number of bulbs.
+4. Airtime = PHY overhead + (frame + MAC overhead) bits / bitrate, as for ESP-NOW at 1 Mbit/s.
+5. Seeded: the same positions and seed give the same links.
+
+Simpler than ns-3 (docs/simulator.md): no frequency-selective fading, no capture effect, and a
+frame's PRR is drawn independently per reception.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+SENSITIVITY_DBM = -90.0
+PRR_SLOPE_DB = 1.5
+MIN_PRR = 0.05
+PHY_OVERHEAD_US = 192.0
+MAC_OVERHEAD_BYTES = 43
+
+
+@dataclass(frozen=True)
+class RadioParams:
+    range_m: float = 50.0
+    path_loss_exponent: float = 3.0
+    shadowing_db: float = 4.0
+    bitrate_kbit_s: float = 1000.0
+
+
+@dataclass
+class LinkTable:
+    """Per node: neighbour indices, their PRR and RSSI (parallel lists)."""
+
+    neighbours: list[list[int]]
+    prr: list[list[float]]
+    rssi_dbm: list[list[int]]
+
+    def degree_mean(self) -> float:
+        return sum(len(n) for n in self.neighbours) / max(1, len(self.neighbours))
+
+
+def airtime_s(frame_bytes: int, params: RadioParams) -> float:
+    """Rule 4."""
+    bits = (frame_bytes + MAC_OVERHEAD_BYTES) * 8
+    return PHY_OVERHEAD_US / 1e6 + bits / (params.bitrate_kbit_s * 1000.0)
+
+
+def build_links(positions_m: np.ndarray, params: RadioParams, seed: int) -> LinkTable:
+    """Rules 1-3."""
+    count = len(positions_m)
+    n = params.path_loss_exponent
+    p0 = SENSITIVITY_DBM + 10 * n * math.log10(params.range_m)
+    margin_db = -PRR_SLOPE_DB * math.log(1 / MIN_PRR - 1)  # margin where PRR == MIN_PRR
+    cutoff_m = params.range_m * 10 ** ((2 * params.shadowing_db - margin_db) / (10 * n))
+    pairs = cKDTree(positions_m).query_pairs(cutoff_m, output_type="ndarray")
+    neighbours: list[list[int]] = [[] for _ in range(count)]
+    prr: list[list[float]] = [[] for _ in range(count)]
+    rssi: list[list[int]] = [[] for _ in range(count)]
+    if len(pairs):
+        rng = np.random.default_rng(seed)
+        d = np.linalg.norm(positions_m[pairs[:, 0]] - positions_m[pairs[:, 1]], axis=1)
+        d = np.maximum(d, 1.0)
+        level = p0 - 10 * n * np.log10(d) + rng.normal(0.0, params.shadowing_db, len(d))
+        ratio = 1.0 / (1.0 + np.exp(-(level - SENSITIVITY_DBM) / PRR_SLOPE_DB))
+        keep = ratio >= MIN_PRR
+        for (i, j), p, r in zip(pairs[keep].tolist(), ratio[keep].tolist(),
+                                level[keep].tolist(), strict=True):
+            neighbours[i].append(j)
+            neighbours[j].append(i)
+            prr[i].append(p)
+            prr[j].append(p)
+            rssi[i].append(int(r))
+            rssi[j].append(int(r))
+    return LinkTable(neighbours, prr, rssi)
