@@ -133,9 +133,9 @@ def plan_sweep(scenario: Scenario, params: dict[str, list[str]], seeds: int) -> 
             raise SweepError(f"--param {name}: no values given")
     names = list(params)
     jobs: list[SweepJob] = []
-    for combination, values in enumerate(itertools.product(*(params[n] for n in names))):
+    for combination, chosen in enumerate(itertools.product(*(params[n] for n in names))):
         overridden = scenario
-        for name, value in zip(names, values, strict=True):
+        for name, value in zip(names, chosen, strict=True):
             overridden = apply_override(overridden, name, value)
         typed = tuple((name, scenario_value(overridden, name)) for name in names)
         for k in range(seeds):
@@ -268,15 +268,19 @@ def aggregate(results: Sequence[Metrics]) -> dict[str, float | int | None]:
     ``_n``, ``_ci_low`` and ``_ci_high``; None and NaN values are skipped."""
     names: dict[str, None] = {}
     for result in results:
-        names.update((k, None) for k, v in result.items() if v is None or _is_number(v))
+        names.update((k, None) for k, v in result.items()
+                     if v is None or isinstance(v, int | float))
     row: dict[str, float | int | None] = {}
     for name in names:
-        values = [float(r[name]) for r in results  # type: ignore[arg-type]
-                  if _is_number(r.get(name)) and not math.isnan(r[name])]  # type: ignore[arg-type]
+        numbers = (_number(r.get(name)) for r in results)
+        values = [v for v in numbers if v is not None]
         for suffix, stat in zip(STAT_SUFFIXES, summarize(values), strict=True):
             row[f"{name}_{suffix}"] = stat
     return row
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float)
+def _number(value: object) -> float | None:
+    """A metric value as a float, or None when it is missing, NaN or not a number."""
+    if not isinstance(value, int | float) or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
