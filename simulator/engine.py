@@ -100,6 +100,7 @@ class Simulation:
         self.medium = Medium(self.env, self.links, spec.radio, spec.retries, self.rng,
                              self._receive, self._verdict)
         self.stores = [MemoryStore() for _ in range(self.count)]
+        self._control_before_boot = [0] * self.count  # control bytes of earlier incarnations
         self.nodes: list[Node] = [self._boot(i) for i in range(self.count)]
         self.alive = [True] * self.count
         self._timer_version = [0] * self.count
@@ -117,7 +118,7 @@ class Simulation:
         self._packet_id = 0
         self._bucket_sent = 0
         self._bucket_delivered = 0
-        self._control_at_warmup: list[int] = []
+        self._control_total = 0
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -181,6 +182,7 @@ class Simulation:
         self.medium.switch(i, on)
         self._timer_version[i] += 1
         if on:
+            self._control_before_boot[i] += self.nodes[i].stats.control_bytes()
             self.nodes[i] = self._boot(i)
             if self.is_gateway[i] and not self.uplink_ok[i]:
                 self._execute(i, self.nodes[i].set_uplink(0, 0, self._now_ms()))
@@ -299,10 +301,16 @@ class Simulation:
             frontier = nxt
         return seen
 
+    def control_bytes(self, i: int) -> int:
+        """Control bytes node i sent since the start, across reboots."""
+        return self._control_before_boot[i] + self.nodes[i].stats.control_bytes()
+
     def _bucket(self) -> None:
-        control = sum(n.stats.control_bytes() for n in self.nodes)
-        self.timeline.append(TimeBucket(self.env.now, self._bucket_sent, self._bucket_delivered,
-                                        control, sum(self.alive)))
+        control = sum(self.control_bytes(i) for i in range(self.count))
+        self.timeline.append(TimeBucket(self.env.now - self.spec.bucket_s, self._bucket_sent,
+                                        self._bucket_delivered, control - self._control_total,
+                                        sum(self.alive)))
+        self._control_total = control
         self._bucket_sent = self._bucket_delivered = 0
         self.reachable = self._reachable_now()
         if self.progress is not None:
@@ -329,7 +337,7 @@ class Simulation:
         self._at(0.5, self._check_convergence)
         self._at(self.spec.bucket_s, self._bucket)
         self.env.run(until=self.spec.warmup_s)
-        control_start = [n.stats.control_bytes() for n in self.nodes]
+        control_start = [self.control_bytes(i) for i in range(self.count)]
         self.env.run(until=self.spec.duration_s)
         wall_s = time.perf_counter() - started
         return self._result(control_start, wall_s)
@@ -390,8 +398,8 @@ class Simulation:
     def _result(self, control_start: list[int], wall_s: float) -> RunResult:
         spec = self.spec
         measured_s = max(1e-9, spec.duration_s - spec.warmup_s)
-        per_node = [(n.stats.control_bytes() - control_start[i]) / measured_s
-                    for i, n in enumerate(self.nodes)]
+        per_node = [(self.control_bytes(i) - control_start[i]) / measured_s
+                    for i in range(self.count)]
         counted = [pid for pid, (_, _, c) in self.sent.items() if c]
         delivered = sum(1 for pid in counted if pid in self.delivered_ids)
         hops = [self._hops(i) if self.alive[i] and not self.is_gateway[i] else None

@@ -63,7 +63,7 @@ _WGS84_E2 = _WGS84_F * (2.0 - _WGS84_F)
 _BZIP2_HINTS: dict[str, str] = {
     "-7": "the compressed data ends early: the file looks truncated",
     "-5": "this is not bzip2 data (wrong file, or wrong extension)",
-    "-4": "the compressed data is corrupt (checksum or format error)",
+    "-4": "the compressed data is corrupt: checksum or format error",
 }
 
 
@@ -225,18 +225,23 @@ class _Collector:
 
 def _ring_moments(ring: list[tuple[float, float]], lon_ref: float, lat_ref: float,
                   cos_ref: float) -> tuple[float, float, float]:
-    """Shoelace (area, area*cx, area*cy) of a ring in a local frame (degrees of latitude),
-    signed so that the area is positive whatever the ring's orientation."""
-    pts = np.array(ring, dtype=np.float64)
-    x = (pts[:, 0] - lon_ref) * cos_ref
-    y = pts[:, 1] - lat_ref
-    xn = np.roll(x, -1)
-    yn = np.roll(y, -1)
-    cross = x * yn - xn * y
-    area = float(cross.sum()) / 2.0
-    sign = 1.0 if area >= 0 else -1.0
-    return (sign * area, sign * float(((x + xn) * cross).sum()) / 6.0,
-            sign * float(((y + yn) * cross).sum()) / 6.0)
+    """Shoelace (area, area*cx, area*cy) of a closed ring in a local frame (degrees of
+    latitude), signed so that the area is positive whatever the ring's orientation.
+
+    Plain Python: rings are short, and numpy's per-call cost would dominate."""
+    area2 = mx6 = my6 = 0.0
+    x0 = (ring[0][0] - lon_ref) * cos_ref
+    y0 = ring[0][1] - lat_ref
+    for lon, lat in ring[1:]:
+        x1 = (lon - lon_ref) * cos_ref
+        y1 = lat - lat_ref
+        cross = x0 * y1 - x1 * y0
+        area2 += cross
+        mx6 += (x0 + x1) * cross
+        my6 += (y0 + y1) * cross
+        x0, y0 = x1, y1
+    sign = 1.0 if area2 >= 0 else -1.0
+    return sign * area2 / 2.0, sign * mx6 / 6.0, sign * my6 / 6.0
 
 
 def _outline_centroid(outers: list[list[tuple[float, float]]],
@@ -245,7 +250,7 @@ def _outline_centroid(outers: list[list[tuple[float, float]]],
     lon_ref, lat_ref = outers[0][0]
     cos_ref = math.cos(math.radians(lat_ref))
     area = mx = my = 0.0
-    closed = all(len(r) >= 4 and r[0] == r[-1] for r in outers)
+    closed = all(len(r) >= 4 and r[0] == r[-1] for r in [*outers, *inners])
     if closed:
         for rings, sign in ((outers, 1.0), (inners, -1.0)):
             for ring in rings:
@@ -256,7 +261,9 @@ def _outline_centroid(outers: list[list[tuple[float, float]]],
     # 1e-12 deg^2 is about 0.01 m^2: below that the outline is a line or a point.
     if closed and area > 1e-12:
         return lon_ref + mx / area / cos_ref, lat_ref + my / area
-    vertices = np.array([p for ring in outers for p in ring], dtype=np.float64)
+    vertices = np.array([p for ring in outers
+                         for p in (ring[:-1] if len(ring) > 1 and ring[0] == ring[-1] else ring)],
+                        dtype=np.float64)
     mean = vertices.mean(axis=0)
     return float(mean[0]), float(mean[1])
 
@@ -268,6 +275,8 @@ def _reader_message(path: str, error: BaseException) -> str:
         hint = _BZIP2_HINTS.get(text.rsplit(":", 1)[1].strip(), "")
     elif "unexpected EOF" in text or "truncated" in text:
         hint = "the file looks truncated"
+    elif text.startswith("failed to uncompress"):
+        hint = "the compressed data is corrupt"
     elif text.startswith("XML parsing error"):
         hint = "not well-formed OSM XML (truncated, or not an OSM file)"
     elif text.startswith("PBF error"):

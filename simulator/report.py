@@ -21,7 +21,8 @@ Rules kept here:
 5. The six plots are always present, with a "no data" message when a run has nothing to
    show, so reports of different runs have the same shape.
 6. Events are marked as vertical lines on every timeline plot, labelled in the plot (numbered
-   when there are many) and listed in full in the events table.
+   when there are many; left unlabelled where labels would pile up) and listed in full, with
+   their numbers, in the events table.
 7. Output is deterministic for a given result: no timestamps, no random state beyond the
    run's seed, PNGs without a software tag.
 """
@@ -50,6 +51,8 @@ from .results import REQUIRED_METRICS, Event, MetricValue, RunResult, json_metri
 
 MAP_MAX_POINTS = 50_000  # bulbs drawn on each map at most
 MAX_EVENT_LABELS = 12  # above this, events are numbered in plots and named in the table
+MAX_EVENT_ROWS = 1_000  # rows in the events table; the rest are in events.csv
+EVENT_LABEL_ROWS = 3  # rows of event labels above the timeline
 EVENT_LABEL_CHARS = 40  # longer labels are shortened in plots (never in the table)
 CDF_MAX_POINTS = 2_000
 HEATMAP_MAX_CELLS = 4_000_000  # larger (or irregular) airtime grids are drawn as squares
@@ -147,20 +150,37 @@ def _time_scale(result: RunResult) -> tuple[float, str]:
 
 
 def _mark_events(axes: list[Axes], events: list[Event], scale: float) -> None:
-    """Rule 6: a dashed line per event on every axis, labels above the top one."""
+    """Rule 6: a dashed line per event on every axis, labels above the top one. A label that
+    would overlap its left neighbour goes up a row; with no row free it is left out (the
+    events table lists every event)."""
     if not events:
         return
     numbered = len(events) > MAX_EVENT_LABELS
     top = axes[0]
     trans = blended_transform_factory(top.transData, top.transAxes)
-    for i, event in enumerate(events):
-        x = event.t_s / scale
-        for ax in axes:
-            ax.axvline(x, color=_EVENT_COLOUR, lw=0.9, ls="--", alpha=0.8)
-        text = str(i + 1) if numbered else _short(event.label)
+    xs = [event.t_s / scale for event in events]
+    lo, hi = top.get_xlim() if top.has_data() else (min(xs), max(xs))
+    span = max(max(xs), hi) - min(min(xs), lo) or 1.0
+    gap = span * (0.02 if numbered else 0.07)  # room a label needs before the next one
+    row_end = [-np.inf] * EVENT_LABEL_ROWS
+    order = sorted(range(len(events)), key=lambda i: xs[i])
+    for ax in axes:  # one collection per axis, however many events
+        ax.vlines(
+            xs, 0.0, 1.0, transform=ax.get_xaxis_transform(), colors=_EVENT_COLOUR, lw=0.9,
+            linestyles="--", alpha=0.8,
+        )
+    for i in order:
+        x = xs[i]
+        free = [r for r in range(EVENT_LABEL_ROWS) if row_end[r] <= x]
+        if not free:
+            continue  # no room: the line stays, the table names it
+        row = free[0]
+        row_end[row] = x + gap
         top.text(
-            x, 1.02, text, transform=trans, rotation=30, rotation_mode="anchor",
-            ha="left", va="bottom", fontsize=7, color=_EVENT_COLOUR, parse_math=False,
+            x, 1.02 + 0.09 * row, str(i + 1) if numbered else _short(events[i].label),
+            transform=trans, rotation=0 if numbered else 30, rotation_mode="anchor",
+            ha="center" if numbered else "left", va="bottom", fontsize=7,
+            color=_EVENT_COLOUR, parse_math=False,
         )
 
 
@@ -195,6 +215,7 @@ def _timeline_plot(result: RunResult) -> _Plot:
             ax_dr.legend(loc="lower left", fontsize=8)
         ax_ctrl.stairs(ctrl_rate, edges, baseline=None, color="tab:orange", lw=1.2)
         ax_alive.stairs(alive, edges, baseline=None, color="tab:green", lw=1.2)
+        ax_ctrl.set_ylim(bottom=0.0)
         ax_alive.set_ylim(bottom=0.0)
     else:
         for ax in axes:
@@ -471,7 +492,9 @@ def _airtime_plot(result: RunResult, md: _MapData) -> _Plot:
     if len(cells):
         x, y = cells[:, 0] / scale, cells[:, 1] / scale
         util = cells[:, 2]
-        vmax = max(0.1, float(np.nanmax(util))) if np.isfinite(util).any() else 1.0
+        # the scale follows the busiest cell (named on the colour bar), so quiet meshes show
+        # their structure too
+        vmax = max(1e-3, float(np.nanmax(util))) if np.isfinite(util).any() else 1.0
         cmap = colormaps["inferno"]
         cx, cy = _cell_size(x), _cell_size(y)
         cx = cx or cy or 1.0
@@ -506,7 +529,7 @@ def _airtime_plot(result: RunResult, md: _MapData) -> _Plot:
         if len(gw_idx):
             ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
         fig.colorbar(
-            mappable, ax=ax, shrink=0.8, label=f"airtime utilisation (scale 0–{vmax:.0%})"
+            mappable, ax=ax, shrink=0.8, label=f"airtime utilisation (scale 0–{vmax:.3g})"
         )
     else:
         _no_data(ax, "no airtime recorded")
@@ -556,10 +579,14 @@ def _events_table(result: RunResult) -> str:
     rows = [
         f"<tr><td class=num>{i + 1}</td><td class=num>{_e(f'{ev.t_s:.6g}')}</td>"
         f"<td>{_e(ev.label)}</td></tr>"
-        for i, ev in enumerate(result.events)
+        for i, ev in enumerate(result.events[:MAX_EVENT_ROWS])
     ]
     head = "<tr><th>#</th><th>t (s)</th><th>event</th></tr>"
-    return f"<table>\n{head}\n" + "\n".join(rows) + "\n</table>"
+    table = f"<table>\n{head}\n" + "\n".join(rows) + "\n</table>"
+    more = len(result.events) - MAX_EVENT_ROWS
+    if more > 0:
+        table += f"\n<p>{more:,} more events in events.csv.</p>"
+    return table
 
 
 def _page(result: RunResult, plots: list[_Plot], notes: list[str]) -> str:

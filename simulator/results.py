@@ -63,11 +63,11 @@ class Event:
 class TimeBucket:
     """One row of the timeline: what happened in [t_s, t_s + bucket_s)."""
 
-    t_s: float
-    sent: int
-    delivered: int
-    control_bytes: int
-    alive_nodes: int
+    t_s: float  # START of the bucket
+    sent: int  # internet packets sent in this bucket
+    delivered: int  # of those, delivered (counted in the bucket they were sent in)
+    control_bytes: int  # control bytes sent by all bulbs in this bucket (not cumulative)
+    alive_nodes: int  # bulbs powered on at the end of the bucket
 
 
 @dataclass

@@ -8,6 +8,7 @@ Rules kept here:
 2. Nothing is guessed: a default is used only when a key is absent. A file must state
    ``scenario.name``, ``scenario.seed``, ``scenario.duration_s``, ``layout.kind`` and the keys
    its kind needs (grid: nodes; random: nodes, area_m; clustered: homes; osm: osm_file).
+   The layout keys are the parameters of the layouts module's builders.
 3. The dataclasses are frozen and mirror the TOML keys one to one (same names, same value
    types); ``Scenario.to_dict`` gives the TOML shape back, so a scenario can be overridden,
    checked again and recorded next to its results.
@@ -30,7 +31,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_args, get_type_hints
 
-from meshbulb.config import Config, ConfigError
+from meshbulb.config import Config as _UntypedConfig
+from meshbulb.config import ConfigError
+
+# The core is untyped MicroPython-compatible code; call it through Any.
+Config: Any = _UntypedConfig
 
 LAYOUT_KINDS = ("grid", "random", "clustered", "osm")
 OSM_SUFFIXES = (".osm", ".osm.bz2", ".osm.pbf")
@@ -62,15 +67,19 @@ class LayoutSection:
     area_m: float | None = None  # random: side of the square
     spacing_m: float = 30.0  # grid
     homes: int | None = None  # clustered
+    bulbs_per_home_min: int = 1  # clustered: each home gets min..max bulbs (uniform)
+    bulbs_per_home_max: int = 10  # clustered
+    street_spacing_m: float = 80.0  # clustered: side of one square block of homes
     osm_file: str | None = None  # osm: absolute path of a .osm, .osm.bz2 or .osm.pbf extract
-    lamp_spacing_m: float = 30.0  # osm: one street lamp per this many metres of street
-    bulbs_per_building: int = 1  # osm, clustered (bulbs per home)
+    lamp_spacing_m: float = 30.0  # clustered, osm: one street lamp per this many metres
+    bulbs_per_building: int = 1  # osm
 
 
 LAYOUT_KEYS: dict[str, tuple[str, ...]] = {
     "grid": ("nodes", "spacing_m"),
     "random": ("nodes", "area_m"),
-    "clustered": ("homes", "bulbs_per_building"),
+    "clustered": ("homes", "bulbs_per_home_min", "bulbs_per_home_max", "street_spacing_m",
+                  "lamp_spacing_m"),
     "osm": ("osm_file", "lamp_spacing_m", "bulbs_per_building"),
 }
 
@@ -165,13 +174,9 @@ class Scenario:
     source: str = field(default="<scenario>", compare=False)
 
     def bulb_count(self) -> int | None:
-        """Bulbs the layout will have, or None when only the OSM extract can tell."""
-        layout = self.layout
-        if layout.kind in ("grid", "random"):
-            return layout.nodes
-        if layout.kind == "clustered" and layout.homes is not None:
-            return layout.homes * layout.bulbs_per_building
-        return None
+        """Bulbs a grid or random layout will have; None when only building the layout can
+        tell (clustered homes draw their bulbs, an OSM extract has its own streets)."""
+        return self.layout.nodes if self.layout.kind in ("grid", "random") else None
 
     def core_config(self) -> Any:
         """The protocol core's ``meshbulb.config.Config`` with the [core] overrides."""
@@ -350,11 +355,18 @@ def _layout(t: _Table, base_dir: str) -> LayoutSection:
         values["area_m"] = t.number("area_m", _REQUIRED, 0, MAX_DISTANCE_M, above=True)
     if kind == "clustered":
         values["homes"] = t.integer("homes", _REQUIRED, 1, 10_000_000)
+        low = values["bulbs_per_home_min"] = t.integer("bulbs_per_home_min", 1, 1, 1000)
+        high = values["bulbs_per_home_max"] = t.integer("bulbs_per_home_max", 10, 1, 1000)
+        if high < low:
+            raise t.error("bulbs_per_home_max", f"expected at least bulbs_per_home_min ({low}), "
+                          f"got {high}")
+        values["street_spacing_m"] = t.number("street_spacing_m", 80.0, 0, MAX_DISTANCE_M,
+                                              above=True)
     if kind in ("clustered", "osm"):
-        values["bulbs_per_building"] = t.integer("bulbs_per_building", 1, 0, 1000)
-    if kind == "osm":
         values["lamp_spacing_m"] = t.number("lamp_spacing_m", 30.0, 0, MAX_DISTANCE_M,
                                             above=True)
+    if kind == "osm":
+        values["bulbs_per_building"] = t.integer("bulbs_per_building", 1, 0, 1000)
         values["osm_file"] = _osm_file(t, base_dir)
     t.done()
     return LayoutSection(kind=kind, **values)

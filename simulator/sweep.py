@@ -174,7 +174,7 @@ def _execute(jobs: list[SweepJob], run: RunFunction, scheduler: str | None,
              workers: int | None, progress: Callable[[int, int], None] | None,
              timeout_s: float | None) -> list[Metrics]:
     results: list[Metrics | None] = [None] * len(jobs)
-    executor, close = _open_executor(scheduler, workers, len(jobs))
+    executor, close = _open_executor(scheduler, workers, len(jobs), timeout_s)
     futures: dict[Future[Metrics], SweepJob] = {}
     try:
         for job in jobs:
@@ -212,8 +212,8 @@ def _abandon(executor: Executor, futures: dict[Future[Metrics], SweepJob]) -> No
     executor.shutdown(wait=False)
 
 
-def _open_executor(scheduler: str | None, workers: int | None,
-                   jobs: int) -> tuple[Executor, Callable[[], None]]:
+def _open_executor(scheduler: str | None, workers: int | None, jobs: int,
+                   timeout_s: float | None) -> tuple[Executor, Callable[[], None]]:
     """The executor to run on and what closes its connection afterwards."""
     if scheduler is None:
         count = min(workers or os.cpu_count() or 1, max(jobs, 1))
@@ -228,7 +228,8 @@ def _open_executor(scheduler: str | None, workers: int | None,
         raise SweepError(f"--scheduler {scheduler}: needs Dask distributed "
                          '(pip install "dask[distributed]")') from None
     try:
-        client = distributed.Client(scheduler, set_as_default=False)
+        connect = {} if timeout_s is None else {"timeout": timeout_s}
+        client = distributed.Client(scheduler, set_as_default=False, **connect)
     except (OSError, TimeoutError, ValueError) as e:
         raise SweepError(f"--scheduler {scheduler}: cannot reach the Dask scheduler: "
                          f"{e}") from None

@@ -263,6 +263,21 @@ def test_many_events_and_long_runs(tmp_path: Path) -> None:
     assert "light switch 29" in page
 
 
+def test_thousands_of_events(tmp_path: Path) -> None:
+    result = synthetic(60, n_gateways=3)
+    result.events = [Event(0.2 * i, f"bulb {i} switched off") for i in range(3000)]
+    page = render_report(result, tmp_path).read_text(encoding="utf-8")
+    assert page.count(PNG_URI) == 6
+    assert "bulb 999 switched off" in page and "bulb 1000 switched off" not in page
+    assert "2,000 more events in events.csv." in page
+
+
+def test_report_is_deterministic(tmp_path: Path) -> None:
+    result = synthetic(80, n_gateways=4)
+    first = render_report(result, tmp_path / "a").read_bytes()
+    assert render_report(result, tmp_path / "b").read_bytes() == first
+
+
 def test_percentile() -> None:
     assert percentile([], 50) is None
     assert percentile([5.0], 0) == 5.0
