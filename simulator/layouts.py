@@ -255,19 +255,22 @@ def _osm_name(path: str) -> str:
 
 
 def from_osm(path: str | os.PathLike[str], lamp_spacing_m: float = 30.0,
-             bulbs_per_building: int = 1, seed: int = 1) -> Layout:
+             bulbs_per_building: int = 1, seed: int = 1,
+             street_classes: frozenset[str] | None = None) -> Layout:
     """Lamps along the streets and bulbs in the buildings of an OpenStreetMap extract.
 
     Reads .osm, .osm.bz2 or .osm.pbf through osm.read_osm (raises osm.OsmError on any problem
-    with the file). Each building gets bulbs_per_building bulbs, uniformly within
+    with the file). Lamps stand along ways whose highway=* is in street_classes (default
+    osm.DEFAULT_STREET_CLASSES). Each building gets bulbs_per_building bulbs, uniformly within
     BUILDING_JITTER_M of its centroid (seeded). (0, 0) is the centre of the extract's data.
     """
-    from .osm import read_osm  # osmium is needed only for real maps
+    from .osm import DEFAULT_STREET_CLASSES, read_osm  # osmium is needed only for real maps
 
     _require(lamp_spacing_m > 0, "lamp_spacing_m must be > 0")
     _require(bulbs_per_building >= 0, "bulbs_per_building must be >= 0")
     name = os.fspath(path)
-    features = read_osm(name)
+    features = read_osm(name, DEFAULT_STREET_CLASSES if street_classes is None
+                        else street_classes)
     lamps = lamps_along(features.streets_m, lamp_spacing_m)
 
     rng = np.random.default_rng(seed)

@@ -139,7 +139,7 @@ def plan_sweep(scenario: Scenario, params: dict[str, list[str]], seeds: int) -> 
             overridden = apply_override(overridden, name, value)
         typed = tuple((name, scenario_value(overridden, name)) for name in names)
         for k in range(seeds):
-            seed = scenario.scenario.seed + k
+            seed = overridden.scenario.seed + k
             jobs.append(SweepJob(len(jobs), combination, typed, seed, overridden.with_seed(seed)))
     return jobs
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from meshbulb_sim.engine import GatewayFailure, Simulation, SimSpec
+
+from meshbulb_sim.engine import GatewayFailure, SimSpec, Simulation
 from meshbulb_sim.radio import RadioParams, airtime_s, build_links
 
 

@@ -15,7 +15,12 @@ import pytest
 osmium = pytest.importorskip("osmium", reason="pyosmium (PyPI 'osmium') is not installed")
 
 from meshbulb_sim import layouts as L  # noqa: E402
-from meshbulb_sim.osm import LocalProjection, OsmError, read_osm  # noqa: E402
+from meshbulb_sim.osm import (  # noqa: E402
+    DEFAULT_STREET_CLASSES,
+    LocalProjection,
+    OsmError,
+    read_osm,
+)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 MONACO = DATA / "monaco.osm.pbf"
@@ -177,6 +182,9 @@ def test_hand_made_map_layout(hand_made: dict[str, Path]) -> None:
     for x, y in [(50, 90), (100, 110), (120, 80), (-300, 0)]:
         want = _in_frame(projection, (x, y))
         assert np.min(np.hypot(*(lamps - want).T)) > 10.0, (x, y)
+    # Other street classes on request: the 100 m footway adds lamps at 0, 30, 60, 90 m.
+    walkers = L.from_osm(hand_made[".osm"], street_classes=DEFAULT_STREET_CLASSES | {"footway"})
+    assert walkers.count("lamp") == EXPECTED_LAMPS + 4
 
 
 def test_bulbs_per_building_and_jitter(hand_made: dict[str, Path]) -> None:
