@@ -7,9 +7,11 @@ Rules kept here:
    sees it as wrapping millisecond ticks.
 2. A bulb switched off at the wall stops; switched on again it boots a new Node with the same
    address and the same persistent frame counter (a bulb's NVS survives the power cut).
-3. Traffic: every bulb sends internet packets as a Poisson process; a packet counts for the
-   delivery ratio only when its sender had a path to a working gateway in the true link graph
-   (links with PRR >= 0.5) in the timeline bucket it was sent in.
+3. Traffic: every bulb sends internet packets (and bulb-to-bulb packets to random bulbs) as
+   Poisson processes; a packet counts for a delivery ratio only when its sender (and, for
+   bulb-to-bulb, its destination) had a path to a working gateway in the true link graph
+   (links with PRR >= 0.5) in the timeline bucket it was sent in. New bulbs join by being
+   switched on for the first time at a random moment.
 4. Measurements are taken after warmup_s: control bytes, deliveries, latencies. Convergence is
    the first moment every reachable bulb has a gateway route; failover the time from a gateway
    failure until no reachable bulb still selects it.
@@ -40,6 +42,7 @@ from .results import Event, RunResult, TimeBucket, percentile
 
 _TICK_MASK = (1 << 30) - 1
 _PORT_INTERNET = 1
+_PORT_P2P = 2
 _GOOD_PRR = 0.5
 
 
@@ -73,7 +76,9 @@ class SimSpec:
     radio: RadioParams = field(default_factory=RadioParams)
     retries: int = 7  # the 802.11 short retry limit an ESP32 uses for unicast
     internet_packets_per_min: float = 1.0
+    p2p_packets_per_min: float = 0.0
     packet_bytes: int = 100
+    joins_per_min: float = 0.0
     off_fraction: float = 0.0
     mean_off_s: float = 120.0
     power_cuts: tuple[PowerCut, ...] = ()
@@ -110,6 +115,8 @@ class Simulation:
         self.latencies_ms: list[float] = []
         self.delivered_ids: set[int] = set()
         self.gateway_deliveries = {g: 0 for g in self.gateways}
+        self.p2p_sent: dict[int, tuple[int, bool]] = {}  # packet id -> (destination, counted)
+        self.p2p_delivered: set[int] = set()
         self.timeline: list[TimeBucket] = []
         self.events: list[Event] = []
         self.reachable: set[int] = set()
@@ -209,8 +216,34 @@ class Simulation:
             self._bucket_sent += 1
         self._execute(i, self.nodes[i].send_internet(_PORT_INTERNET, payload, self._now_ms()))
 
+    def _next_p2p(self, i: int) -> None:
+        rate_s = self.spec.p2p_packets_per_min / 60.0
+        if rate_s > 0:
+            self._at(float(self.rng.exponential(1 / rate_s)), partial(self._send_p2p, i))
+
+    def _send_p2p(self, i: int) -> None:
+        """Bulb-to-bulb traffic: route discovery, the route cache, flood fallback."""
+        self._next_p2p(i)
+        if not self.alive[i]:
+            return
+        j = int(self.rng.integers(0, self.count))
+        if j == i:
+            return
+        self._packet_id += 1
+        pid = self._packet_id
+        counted = (self.env.now >= self.spec.warmup_s and i in self.reachable
+                   and j in self.reachable)
+        self.p2p_sent[pid] = (j, counted)
+        payload = struct.pack(">I", pid) + bytes(max(0, self.spec.packet_bytes - 4))
+        self._execute(i, self.nodes[i].send(address_of(j), _PORT_P2P, payload, self._now_ms()))
+
     def _delivered(self, at: int, action: tuple[Any, ...]) -> None:
         _, _src, port, payload, flags = action
+        if port == _PORT_P2P:
+            p2p = self.p2p_sent.get(struct.unpack_from(">I", payload)[0])
+            if p2p is not None and p2p[0] == at:
+                self.p2p_delivered.add(struct.unpack_from(">I", payload)[0])
+            return
         if port != _PORT_INTERNET or not self.is_gateway[at] or not (int(flags) & F_ANY_GW):
             return
         pid = struct.unpack_from(">I", payload)[0]
@@ -233,6 +266,15 @@ class Simulation:
     def _setup_churn(self) -> None:
         spec = self.spec
         bulbs = [i for i in range(self.count) if not self.is_gateway[i]]
+        joining = int(spec.joins_per_min * spec.duration_s / 60)
+        if joining:  # bulbs bought later: off from the start, each screwed in at a random time
+            newcomers = self.rng.choice(bulbs, min(joining, len(bulbs) // 10), replace=False)
+            for i in newcomers.tolist():
+                self._switch(i, False)
+                self._at(float(self.rng.uniform(0, spec.duration_s)),
+                         partial(self._switch, i, True))
+            taken = set(newcomers.tolist())
+            bulbs = [i for i in bulbs if i not in taken]
         if spec.off_fraction > 0:
             off = self.rng.choice(bulbs, int(len(bulbs) * spec.off_fraction), replace=False)
             for i in off.tolist():
@@ -333,6 +375,7 @@ class Simulation:
             self._schedule(i)
             if not self.is_gateway[i]:
                 self._next_packet(i)
+                self._next_p2p(i)
         self._setup_churn()
         self._at(0.5, self._check_convergence)
         self._at(self.spec.bucket_s, self._bucket)
@@ -423,7 +466,7 @@ class Simulation:
             "wall_s": round(wall_s, 3),
             "reachable_fraction": len(self.reachable) / self.count,
             "delivery_ratio_gateway": (delivered / len(counted)) if counted else None,
-            "delivery_ratio_p2p": None,
+            "delivery_ratio_p2p": self._p2p_ratio(),
             "latency_ms_p50": percentile(self.latencies_ms, 50),
             "latency_ms_p95": percentile(self.latencies_ms, 95),
             "mean_hops": (sum(h for h, _ in pairs) / len(pairs)) if pairs else None,
@@ -442,6 +485,12 @@ class Simulation:
             control_bytes_per_node_s=per_node, latencies_ms=self.latencies_ms,
             timeline=self.timeline, airtime=airtime, events=sorted(self.events,
                                                                    key=lambda e: e.t_s))
+
+    def _p2p_ratio(self) -> float | None:
+        counted = [pid for pid, (_, c) in self.p2p_sent.items() if c]
+        if not counted:
+            return None
+        return sum(1 for pid in counted if pid in self.p2p_delivered) / len(counted)
 
     def _airtime_cells(self, cell_m: float = 100.0) -> list[tuple[float, float, float]]:
         cells: dict[tuple[int, int], float] = {}

@@ -44,9 +44,11 @@ _OSM_SUFFIXES = (".pbf", ".bz2", ".gz", ".osm", ".o5m", ".opl")
 _PAIR_CHUNK = 1 << 16       # grid index: points per batch of candidate pairs
 
 
-@dataclass
+@dataclass(eq=False)
 class Layout:
-    """Node positions and what each node is. Arrays are coerced and checked on creation."""
+    """Node positions and what each node is. Arrays are coerced and checked on creation.
+
+    eq=False: layouts compare by identity (element-wise array == has no single truth value)."""
 
     positions_m: FloatArray          # (N, 2) float64, metres, x east, y north
     kinds: StrArray                  # (N,) "lamp" or "home"

@@ -7,8 +7,8 @@ Rules kept here:
    the frame was received: not if the neighbour was transmitting meanwhile (half duplex), not
    if another audible transmission overlapped it there (collision, no capture), and otherwise
    with the link's PRR.
-2. Carrier sense: a sender that hears the air busy waits until it is free, plus a random
-   backoff of up to CW_SLOTS slots; frames wait in the sender's FIFO meanwhile.
+2. Carrier sense (unless cca is off): a sender that hears the air busy waits until it is
+   free, plus a random backoff of up to CW_SLOTS slots; frames wait in its FIFO meanwhile.
 3. Unicast goes on the air like broadcast (every neighbour's air is busy) but is delivered only
    to its addressee, which acknowledges it; without an acknowledgement the sender retries up to
    `retries` times, then reports link_failed, as ESP-NOW does. A lost ACK is modelled as a
@@ -38,8 +38,10 @@ Verdict = Callable[[int, int, bool], None]  # (sender, addressee, acknowledged)
 
 class Medium:
     def __init__(self, env: Any, links: LinkTable, params: RadioParams, retries: int,
-                 rng: np.random.Generator, deliver: Deliver, verdict: Verdict) -> None:
+                 rng: np.random.Generator, deliver: Deliver, verdict: Verdict,
+                 cca: bool = True) -> None:
         self.env = env
+        self.cca = cca
         self.links = links
         self.params = params
         self.retries = retries
@@ -80,7 +82,7 @@ class Medium:
             self.queues[i].clear()
             return
         now = self.env.now
-        if self.busy_until[i] > now:
+        if self.cca and self.busy_until[i] > now:
             backoff = DIFS_S + self.rng.integers(0, CW_SLOTS) * SLOT_S
             self._later(self.busy_until[i] - now + backoff, self._try, i)
             return

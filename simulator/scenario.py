@@ -95,7 +95,7 @@ class RadioSection:
     path_loss_exponent: float = 3.0
     shadowing_db: float = 4.0  # standard deviation of log-normal shadowing
     bitrate_kbit_s: float = 1000.0  # ESP-NOW's 1 Mbit/s PHY
-    retries: int = 3  # unicast retransmissions
+    retries: int = 7  # unicast retransmissions (the 802.11 short retry limit an ESP32 uses)
     cca: bool = True  # carrier sense before sending
 
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from . import bench, demo, emulate, fuzz, gateway, node
+from . import bench, demo, emulate, fuzz, gateway, node, sim
 from .errors import ToolError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -21,6 +21,7 @@ _COMMANDS: dict[str, tuple[Handler, Callable[[argparse.ArgumentParser], None], s
     "gateway": (gateway.run, gateway.add_arguments, "share this internet connection with the mesh"),
     "node": (node.run, node.add_arguments, "join the mesh and offer SOCKS5/HTTP CONNECT proxies"),
     "emulate": (emulate.run, emulate.add_arguments, "a live mesh of host nodes on this machine"),
+    "sim": (sim.run, sim.add_arguments, "the city simulator: run, bench, sweep"),
 }
 
 

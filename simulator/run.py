@@ -1,0 +1,96 @@
+"""From a checked scenario to a finished run: the layout, the gateways, the engine's spec,
+and the output files.
+
+Rules kept here:
+1. Gateways are placed in buildings ("home" nodes) when the layout has any, else on any node,
+   spread over the area by farthest-point sampling from a seeded start: volunteers' homes
+   are scattered, not clustered.
+2. Power cuts given with `centre = true` are centred on the layout.
+3. Everything random derives from the scenario's seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from . import layouts
+from .engine import GatewayFailure, PowerCut, SimSpec, Simulation
+from .radio import RadioParams
+from .results import RunResult, write_outputs
+from .scenario import Scenario
+
+
+def build_layout(scenario: Scenario) -> layouts.Layout:
+    lay = scenario.layout
+    seed = scenario.scenario.seed
+    if lay.kind == "grid":
+        return layouts.grid(int(lay.nodes or 0), lay.spacing_m)
+    if lay.kind == "random":
+        return layouts.uniform_random(int(lay.nodes or 0), float(lay.area_m or 0), seed)
+    if lay.kind == "clustered":
+        return layouts.clustered_homes(int(lay.homes or 0),
+                                       (lay.bulbs_per_home_min, lay.bulbs_per_home_max),
+                                       lay.street_spacing_m, lay.lamp_spacing_m, seed)
+    return layouts.from_osm(str(lay.osm_file), lay.lamp_spacing_m, lay.bulbs_per_building, seed)
+
+
+def place_gateways(layout: layouts.Layout, count: int, seed: int) -> list[int]:
+    """Rule 1."""
+    homes = np.flatnonzero(layout.kinds == "home")
+    candidates = homes if len(homes) >= count else np.arange(len(layout))
+    points = layout.positions_m[candidates]
+    rng = np.random.default_rng(seed)
+    chosen = [int(rng.integers(0, len(candidates)))]
+    distance = np.linalg.norm(points - points[chosen[0]], axis=1)
+    while len(chosen) < min(count, len(candidates)):
+        nxt = int(np.argmax(distance))
+        chosen.append(nxt)
+        distance = np.minimum(distance, np.linalg.norm(points - points[nxt], axis=1))
+    return sorted(int(candidates[k]) for k in chosen)
+
+
+def spec_of(scenario: Scenario, layout: layouts.Layout) -> SimSpec:
+    s, radio, churn = scenario.scenario, scenario.radio, scenario.churn
+    x0, y0, x1, y1 = layout.bounds_m()
+    cuts = tuple(
+        PowerCut(c.at_s, c.duration_s,
+                 (x0 + x1) / 2 if c.centre or c.x_m is None else c.x_m,
+                 (y0 + y1) / 2 if c.centre or c.y_m is None else c.y_m, c.radius_m)
+        for c in churn.power_cut)
+    failures = tuple(GatewayFailure(f.at_s, f.duration_s, f.gateway)
+                     for f in churn.gateway_failure)
+    return SimSpec(
+        name=s.name, seed=s.seed, duration_s=s.duration_s, warmup_s=s.warmup_s,
+        bucket_s=s.bucket_s,
+        radio=RadioParams(radio.range_m, radio.path_loss_exponent, radio.shadowing_db,
+                          radio.bitrate_kbit_s),
+        retries=radio.retries,
+        internet_packets_per_min=scenario.traffic.internet_packets_per_min,
+        p2p_packets_per_min=scenario.traffic.p2p_packets_per_min,
+        packet_bytes=scenario.traffic.packet_bytes, joins_per_min=churn.joins_per_min,
+        off_fraction=churn.off_fraction, mean_off_s=churn.mean_off_s if churn.diurnal else 1e12,
+        power_cuts=cuts, gateway_failures=failures, core=dict(scenario.core))
+
+
+def simulation_of(scenario: Scenario,
+                  progress: Callable[[float], None] | None = None) -> Simulation:
+    layout = build_layout(scenario)
+    gateways = place_gateways(layout, scenario.gateways.gateways_for(len(layout)),
+                              scenario.scenario.seed)
+    return Simulation(spec_of(scenario, layout), layout.positions_m, gateways, progress)
+
+
+def run_scenario(scenario: Scenario, out_dir: Path | None = None,
+                 progress: Callable[[float], None] | None = None) -> RunResult:
+    result = simulation_of(scenario, progress).run()
+    if out_dir is not None:
+        write_outputs(result, out_dir)
+    return result
+
+
+def run_metrics(scenario: Scenario) -> dict[str, float | int | None]:
+    """A picklable job for sweeps: the metrics of one run."""
+    return run_scenario(scenario).metrics

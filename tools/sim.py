@@ -1,0 +1,134 @@
+"""`meshbulb sim run|bench|sweep`: the city simulator from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import ToolError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
+    run = sub.add_parser("run", help="simulate one scenario and write metrics and a report")
+    run.add_argument("scenario", metavar="SCENARIO.toml")
+    run.add_argument("--out", default="out/sim", metavar="DIR")
+    run.add_argument("--seed", type=int)
+    run.add_argument("--osm", metavar="FILE", help="OpenStreetMap extract for kind = osm")
+    bench = sub.add_parser("bench", help="wall time and overhead of a synthetic city")
+    bench.add_argument("--nodes", type=int, default=1000)
+    bench.add_argument("--minutes", type=float, default=10.0)
+    bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--json", action="store_true")
+    sweep = sub.add_parser("sweep", help="run a scenario over parameter values and seeds")
+    sweep.add_argument("scenario", metavar="SCENARIO.toml")
+    sweep.add_argument("--param", action="append", default=[], metavar="KEY=V1,V2,...")
+    sweep.add_argument("--seeds", type=int, default=3)
+    sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a Dask scheduler")
+    sweep.add_argument("--out", default="out/sweep", metavar="DIR")
+    sweep.add_argument("--osm", metavar="FILE")
+
+
+class _Progress:
+    """A progress bar on stderr for runs that take more than a few seconds."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.shown = False
+
+    def __call__(self, fraction: float) -> None:
+        elapsed = time.monotonic() - self.started
+        if elapsed < 3 and not self.shown:
+            return
+        self.shown = True
+        filled = int(30 * min(1.0, fraction))
+        print(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} "
+              f"{elapsed:5.0f} s", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+
+
+def _load(path: str, osm: str | None, seed: int | None) -> Any:
+    from meshbulb_sim.scenario import ScenarioError, load_scenario
+
+    overrides = {"layout.osm_file": osm} if osm else {}
+    if seed is not None:
+        overrides["scenario.seed"] = str(seed)
+    try:
+        return load_scenario(path, overrides)
+    except ScenarioError as e:
+        raise ToolError(str(e)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from meshbulb_sim.osm import OsmError
+    from meshbulb_sim.run import run_scenario
+
+    scenario = _load(args.scenario, args.osm, args.seed)
+    progress = _Progress(f"sim {scenario.scenario.name}")
+    try:
+        result = run_scenario(scenario, Path(args.out), progress)
+    except OsmError as e:
+        raise ToolError(str(e)) from None
+    finally:
+        progress.done()
+    print(json.dumps(result.metrics, indent=2, sort_keys=True))
+    print(f"report: {Path(args.out) / 'report.html'}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from meshbulb_sim.engine import SimSpec, Simulation
+    from meshbulb_sim.layouts import grid
+    from meshbulb_sim.run import place_gateways
+
+    if args.nodes < 10 or args.minutes <= 0:
+        raise ToolError("--nodes must be at least 10 and --minutes positive")
+    layout = grid(args.nodes, 30.0)
+    gateways = place_gateways(layout, max(1, args.nodes // 250), args.seed)
+    duration_s = args.minutes * 60
+    spec = SimSpec(name="bench", seed=args.seed, duration_s=duration_s,
+                   warmup_s=min(120.0, duration_s / 2))
+    progress = _Progress(f"bench {args.nodes} bulbs")
+    started = time.perf_counter()
+    try:
+        result = Simulation(spec, layout.positions_m, gateways, progress).run()
+    finally:
+        progress.done()
+    wall_s = time.perf_counter() - started
+    figures = {"nodes": args.nodes, "minutes": args.minutes, "wall_s": round(wall_s, 2),
+               "wall_us_per_bulb_minute": round(wall_s * 1e6 / (args.nodes * args.minutes), 1),
+               "control_bytes_per_node_s": result.metrics["control_bytes_per_node_s"],
+               "delivery_ratio_gateway": result.metrics["delivery_ratio_gateway"]}
+    print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from meshbulb_sim.run import run_metrics
+    from meshbulb_sim.sweep import SweepError, parse_params, run_sweep
+
+    scenario = _load(args.scenario, args.osm, None)
+    try:
+        params = parse_params(args.param)
+        result = run_sweep(scenario, params, args.seeds, run_metrics, scheduler=args.scheduler)
+    except SweepError as e:
+        raise ToolError(str(e)) from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.to_csv(str(out / "sweep.csv"))
+    result.to_json(str(out / "sweep.json"))
+    print(f"{len(result.rows)} combinations x {args.seeds} seeds: {out / 'sweep.csv'}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    handlers = {"run": _run, "bench": _bench, "sweep": _sweep}
+    return handlers[args.sim_command](args)
