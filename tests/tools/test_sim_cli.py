@@ -1,0 +1,57 @@
+"""`meshbulb sim` as a user runs it: a tiny scenario end to end, its files, and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+MESHBULB = str(Path(sys.executable).parent / "meshbulb")
+TINY = """
+[scenario]
+name = "tiny"
+seed = 5
+duration_s = 90
+warmup_s = 30
+
+[layout]
+kind = "grid"
+nodes = 64
+
+[gateways]
+count = 2
+
+[[churn.gateway_failure]]
+at_s = 50
+duration_s = 20
+gateway = 0
+"""
+
+
+def test_sim_run_writes_metrics_csv_and_a_report(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY)
+    out = tmp_path / "out"
+    proc = subprocess.run([MESHBULB, "sim", "run", str(scenario), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["nodes"] == 64 and metrics["gateways"] == 2 and metrics["loops"] == 0
+    assert metrics["delivery_ratio_gateway"] > 0.9
+    assert metrics["failover_s"] is not None
+    for name in ("report.html", "timeline.csv", "nodes.csv", "latencies.csv"):
+        assert (out / name).stat().st_size > 0, name
+    assert "uplink fails" in (out / "report.html").read_text()
+
+
+def test_sim_errors_name_the_problem(tmp_path: Path) -> None:
+    scenario = tmp_path / "typo.toml"
+    scenario.write_text(TINY.replace("duration_s", "durration_s"))
+    proc = subprocess.run([MESHBULB, "sim", "run", str(scenario)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 1 and "duration_s" in proc.stderr
+    city = Path(__file__).resolve().parents[2] / "simulator" / "scenarios" / "city.toml"
+    proc = subprocess.run([MESHBULB, "sim", "run", str(city)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 1 and "--osm" in proc.stderr
