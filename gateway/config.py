@@ -16,13 +16,17 @@ Rules kept here:
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .toml_table import REQUIRED, TomlTable
+from .toml_table import describe as _describe
+from .toml_table import is_int as _is_int
+from .toml_table import suggest as _suggest
 
 KEY_LEN = 32
 MIN_MESH_KEY_LEN = 16
@@ -222,40 +226,12 @@ def _parse_ports(text: str) -> tuple[int, int]:
 # -- reading TOML tables ---------------------------------------------------------------------
 
 _SECTIONS = ("node", "link", "exit", "policy", "metrics", "log")
-_REQUIRED = object()
 
 
-class _Table:
-    """A TOML table being read: typed getters that name the key path in every error, and
-    done() that rejects any key no getter asked for."""
+class _Table(TomlTable):
+    """A config table (toml_table.py) with the gateway's own value kinds."""
 
-    def __init__(self, data: dict[str, Any], path: str, source: str) -> None:
-        self.data = data
-        self.path = path
-        self.source = source
-        self.known: list[str] = []
-
-    def error(self, key: str, message: str) -> ConfigError:
-        where = f"{self.path}.{key}" if self.path else key
-        return ConfigError(f"{self.source}: {where}: {message}")
-
-    def _get(self, key: str, default: object, kind: str,
-             ok: Callable[[object], bool]) -> Any:
-        self.known.append(key)
-        if key not in self.data:
-            if default is _REQUIRED:
-                raise self.error(key, f"missing; expected {kind}")
-            return default
-        value = self.data[key]
-        if not ok(value):
-            raise self.error(key, f"expected {kind}, got {_describe(value)}")
-        return value
-
-    def integer(self, key: str, default: object, low: int, high: int) -> int:
-        value: int = self._get(key, default, "an integer", _is_int)
-        if not low <= value <= high:
-            raise self.error(key, f"expected an integer from {low} to {high}, got {value}")
-        return value
+    error_type = ConfigError
 
     def seconds(self, key: str, default: float, low: float, high: float) -> float:
         value = self._get(key, default, "a number of seconds",
@@ -264,20 +240,8 @@ class _Table:
             raise self.error(key, f"expected seconds from {low:g} to {high:g}, got {value}")
         return float(value)
 
-    def boolean(self, key: str, default: bool) -> bool:
-        value: bool = self._get(key, default, "true or false", lambda v: isinstance(v, bool))
-        return value
-
-    def string(self, key: str, default: object, choices: Sequence[str] = ()) -> str:
-        kind = "one of " + ", ".join(f'"{c}"' for c in choices) if choices else "a string"
-        value: str = self._get(key, default, kind, lambda v: isinstance(v, str))
-        if choices and value not in choices:
-            hint = _suggest(value, choices)
-            raise self.error(key, f"expected {kind}, got {value!r}{hint}")
-        return value
-
     def parsed(self, key: str, default: str, kind: str, parse: Callable[[str], object]) -> str:
-        value = self.string(key, default)
+        value: str = self.string(key, default)
         if key in self.data:
             try:
                 parse(value)
@@ -300,15 +264,6 @@ class _Table:
                     raise self.error(where, f"expected {item_kind}, got {value!r} ({e})") from None
         return list(values)
 
-    def done(self) -> None:
-        for key in self.data:
-            if key not in self.known:
-                raise self.error(key, "unknown key" + _suggest(key, self.known))
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
 
 def _is_str(value: object) -> bool:
     return isinstance(value, str)
@@ -316,18 +271,6 @@ def _is_str(value: object) -> bool:
 
 def _is_port(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
-
-
-def _describe(value: object) -> str:
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             list: "a list", dict: "a table"}
-    kind = kinds.get(type(value), type(value).__name__)
-    return f"{kind} ({value!r})" if not isinstance(value, (list, dict)) else kind
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _sub_table(root: _Table, key: str) -> _Table:
@@ -342,8 +285,8 @@ _ADDRESS = "an IP address and port such as 192.168.1.50:4210 or [fd00::1]:4210"
 
 def _node(t: _Table, base_dir: str) -> NodeSection:
     node = NodeSection(
-        mesh_key_file=_path(t.string("mesh_key_file", _REQUIRED), base_dir),
-        key_id=t.integer("key_id", _REQUIRED, 1, 255),
+        mesh_key_file=_path(t.string("mesh_key_file", REQUIRED), base_dir),
+        key_id=t.integer("key_id", REQUIRED, 1, 255),
         key_file=_path(t.string("key_file", NodeSection.key_file), base_dir),
         counter_file=_path(t.string("counter_file", NodeSection.counter_file), base_dir),
         mtu=t.integer("mtu", NodeSection.mtu, 64, 1470),
@@ -356,7 +299,7 @@ def _node(t: _Table, base_dir: str) -> NodeSection:
 
 
 def _link(t: _Table) -> LinkSpec:
-    kind = t.string("type", _REQUIRED, LINK_TYPES)
+    kind = t.string("type", REQUIRED, LINK_TYPES)
     if kind == "udp":
         spec = LinkSpec(
             type=kind,

@@ -25,17 +25,20 @@ share one set of keys; split it only as a whole.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_args, get_type_hints
 
 from meshbulb.config import Config as _UntypedConfig
 from meshbulb.config import ConfigError
+from meshbulb_gateway.toml_table import REQUIRED, TomlTable
+from meshbulb_gateway.toml_table import is_int as _is_int
+from meshbulb_gateway.toml_table import is_number as _is_number
+from meshbulb_gateway.toml_table import suggest as _suggest
 
 # The core is untyped MicroPython-compatible code; call it through Any.
 Config: Any = _UntypedConfig
@@ -219,41 +222,12 @@ _SECTION_TYPES: dict[str, type] = {
     "gateways": GatewaySection, "traffic": TrafficSection, "churn": ChurnSection,
 }
 _ENTRY_TYPES: dict[str, type] = {"power_cut": PowerCut, "gateway_failure": GatewayFailure}
-_REQUIRED = object()
 
 
-class _Table:
-    """A TOML table being read: typed getters that name the key path in every error, and
-    done() that rejects any key no getter asked for."""
+class _Table(TomlTable):
+    """A scenario table (toml_table.py) with numbers and [[array]] entries."""
 
-    def __init__(self, data: dict[str, Any], path: str, source: str) -> None:
-        self.data = data
-        self.path = path
-        self.source = source
-        self.known: list[str] = []
-
-    def error(self, key: str, message: str) -> ScenarioError:
-        where = f"{self.path}.{key}" if self.path else key
-        return ScenarioError(f"{self.source}: {where}: {message}")
-
-    def _get(self, key: str, default: object, kind: str, ok: Callable[[Any], bool]) -> Any:
-        self.known.append(key)
-        if key not in self.data:
-            if default is _REQUIRED:
-                typo = difflib.get_close_matches(key, list(self.data), n=1, cutoff=0.6)
-                hint = f" (is {typo[0]!r} a typo of {key!r}?)" if typo else ""
-                raise self.error(key, f"missing; expected {kind}{hint}")
-            return default
-        value = self.data[key]
-        if not ok(value):
-            raise self.error(key, f"expected {kind}, got {_describe(value)}")
-        return value
-
-    def integer(self, key: str, default: object, low: int, high: int) -> Any:
-        value = self._get(key, default, "an integer", _is_int)
-        if value is not None and not low <= value <= high:
-            raise self.error(key, f"expected an integer from {low} to {high}, got {value}")
-        return value
+    error_type = ScenarioError
 
     def number(self, key: str, default: object, low: float, high: float,
                above: bool = False) -> Any:
@@ -265,17 +239,6 @@ class _Table:
             bound = f"greater than {low:g} and at most" if above else f"from {low:g} to"
             raise self.error(key, f"expected a number {bound} {high:g}, got {value}")
         return float(value)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value: bool = self._get(key, default, "true or false", lambda v: isinstance(v, bool))
-        return value
-
-    def string(self, key: str, default: object, choices: Sequence[str] = ()) -> Any:
-        kind = "one of " + ", ".join(f'"{c}"' for c in choices) if choices else "a string"
-        value = self._get(key, default, kind, lambda v: isinstance(v, str))
-        if choices and value not in choices:
-            raise self.error(key, f"expected {kind}, got {value!r}{_suggest(value, choices)}")
-        return value
 
     def entries(self, key: str) -> list[_Table]:
         """The [[path.key]] entries, each a _Table named ``path.key[i]``."""
@@ -289,43 +252,18 @@ class _Table:
         return [_Table(v, f"{self.path}.{key}[{i}]", self.source) for i, v in enumerate(raw, 1)]
 
     def sub(self, key: str, required: bool = False) -> _Table:
-        value = self._get(key, _REQUIRED if required else {}, "a table",
+        value = self._get(key, REQUIRED if required else {}, "a table",
                           lambda v: isinstance(v, dict))
         return _Table(value, key, self.source)
-
-    def done(self) -> None:
-        for key in self.data:
-            if key not in self.known:
-                raise self.error(key, "unknown key" + _suggest(key, self.known))
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
-
-
-def _describe(value: object) -> str:
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             list: "a list", dict: "a table"}
-    kind = kinds.get(type(value), type(value).__name__)
-    return f"{kind} ({value!r})" if not isinstance(value, (list, dict)) else kind
-
-
-def _suggest(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # -- sections --------------------------------------------------------------------------------
 
 def _scenario(t: _Table) -> ScenarioSection:
     section = ScenarioSection(
-        name=t.string("name", _REQUIRED),
-        seed=t.integer("seed", _REQUIRED, 0, 2**63 - 1),
-        duration_s=t.number("duration_s", _REQUIRED, 0, MAX_DURATION_S, above=True),
+        name=t.string("name", REQUIRED),
+        seed=t.integer("seed", REQUIRED, 0, 2**63 - 1),
+        duration_s=t.number("duration_s", REQUIRED, 0, MAX_DURATION_S, above=True),
         warmup_s=t.number("warmup_s", 0.0, 0, MAX_DURATION_S),
         bucket_s=t.number("bucket_s", 10.0, 0, MAX_DURATION_S, above=True),
     )
@@ -342,7 +280,7 @@ def _scenario(t: _Table) -> ScenarioSection:
 
 
 def _layout(t: _Table, base_dir: str) -> LayoutSection:
-    kind = t.string("kind", _REQUIRED, LAYOUT_KINDS)
+    kind = t.string("kind", REQUIRED, LAYOUT_KINDS)
     applies = LAYOUT_KEYS[kind]
     for key in t.data:
         owners = [k for k, keys in LAYOUT_KEYS.items() if key in keys]
@@ -351,13 +289,13 @@ def _layout(t: _Table, base_dir: str) -> LayoutSection:
                           + " or ".join(f'"{k}"' for k in owners) + ")")
     values: dict[str, Any] = {}
     if kind in ("grid", "random"):
-        values["nodes"] = t.integer("nodes", _REQUIRED, 1, 10_000_000)
+        values["nodes"] = t.integer("nodes", REQUIRED, 1, 10_000_000)
     if kind == "grid":
         values["spacing_m"] = t.number("spacing_m", 30.0, 0, MAX_DISTANCE_M, above=True)
     if kind == "random":
-        values["area_m"] = t.number("area_m", _REQUIRED, 0, MAX_DISTANCE_M, above=True)
+        values["area_m"] = t.number("area_m", REQUIRED, 0, MAX_DISTANCE_M, above=True)
     if kind == "clustered":
-        values["homes"] = t.integer("homes", _REQUIRED, 1, 10_000_000)
+        values["homes"] = t.integer("homes", REQUIRED, 1, 10_000_000)
         low = values["bulbs_per_home_min"] = t.integer("bulbs_per_home_min", 1, 1, 1000)
         high = values["bulbs_per_home_max"] = t.integer("bulbs_per_home_max", 10, 1, 1000)
         if high < low:
@@ -381,7 +319,7 @@ def _osm_file(t: _Table, base_dir: str) -> str:
         raise t.error("osm_file", 'missing; a kind = "osm" layout needs an OpenStreetMap '
                       "extract (" + ", ".join(OSM_SUFFIXES) + "): set osm_file in the "
                       "scenario or give it on the command line with --osm FILE")
-    path: str = t.string("osm_file", _REQUIRED)
+    path: str = t.string("osm_file", REQUIRED)
     if not path.lower().endswith(OSM_SUFFIXES):
         raise t.error("osm_file", "expected an OpenStreetMap extract ending in "
                       + ", ".join(OSM_SUFFIXES) + f", got {path!r}")
@@ -431,16 +369,16 @@ def _traffic(t: _Table) -> TrafficSection:
 
 
 def _event_times(t: _Table, run: ScenarioSection) -> tuple[float, float]:
-    at_s = t.number("at_s", _REQUIRED, 0, MAX_DURATION_S)
+    at_s = t.number("at_s", REQUIRED, 0, MAX_DURATION_S)
     if at_s >= run.duration_s:
         raise t.error("at_s", f"expected a time before the end of the run (scenario.duration_s "
                       f"= {run.duration_s:g} s), got {at_s:g}")
-    return at_s, t.number("duration_s", _REQUIRED, 0, MAX_DURATION_S, above=True)
+    return at_s, t.number("duration_s", REQUIRED, 0, MAX_DURATION_S, above=True)
 
 
 def _power_cut(t: _Table, run: ScenarioSection) -> PowerCut:
     at_s, duration_s = _event_times(t, run)
-    radius_m = t.number("radius_m", _REQUIRED, 0, MAX_DISTANCE_M, above=True)
+    radius_m = t.number("radius_m", REQUIRED, 0, MAX_DISTANCE_M, above=True)
     centre = t.boolean("centre", False)
     x_m = t.number("x_m", None, -MAX_DISTANCE_M, MAX_DISTANCE_M)
     y_m = t.number("y_m", None, -MAX_DISTANCE_M, MAX_DISTANCE_M)
@@ -458,7 +396,7 @@ def _power_cut(t: _Table, run: ScenarioSection) -> PowerCut:
 def _gateway_failure(t: _Table, run: ScenarioSection, gateways: int | None) -> GatewayFailure:
     at_s, duration_s = _event_times(t, run)
     high = gateways - 1 if gateways is not None else 100_000
-    index = t._get("gateway", _REQUIRED, "a gateway index (from 0)", _is_int)
+    index = t._get("gateway", REQUIRED, "a gateway index (from 0)", _is_int)
     if not 0 <= index <= high:
         known = f" (the scenario has {gateways} gateways)" if gateways is not None else ""
         raise t.error("gateway", f"expected a gateway index from 0 to {high}{known}, "
