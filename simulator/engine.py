@@ -109,6 +109,7 @@ class Simulation:
         self.nodes: list[Node] = [self._boot(i) for i in range(self.count)]
         self.alive = [True] * self.count
         self._timer_version = [0] * self.count
+        self._armed_at: list[float | None] = [None] * self.count
         self.uplink_ok = {g: True for g in self.gateways}
         # measurements
         self.sent: dict[int, tuple[int, float, bool]] = {}  # packet id -> (src, t, counted)
@@ -150,13 +151,20 @@ class Simulation:
         self._schedule(i)
 
     def _schedule(self, i: int) -> None:
+        """Arm node i's timer for its next deadline. A timer already armed for that moment
+        or earlier stays (it re-arms when it fires), so most frames schedule no event."""
         deadline = self.nodes[i].next_deadline_ms()
         if deadline is None:
             return
         delay_ms = ((deadline - self._now_ms() + (1 << 29)) & _TICK_MASK) - (1 << 29)
+        at_s = self.env.now + max(0, delay_ms) / 1000
+        armed = self._armed_at[i]
+        if armed is not None and self.env.now <= armed <= at_s:
+            return
+        self._armed_at[i] = at_s
         self._timer_version[i] += 1
         version = self._timer_version[i]
-        event = self.env.timeout(max(0, delay_ms) / 1000)
+        event = self.env.timeout(at_s - self.env.now)
         event.callbacks.append(partial(self._on_timer, i, version))
 
     def _on_timer(self, i: int, version: int, _event: object) -> None:
@@ -165,6 +173,7 @@ class Simulation:
     def _tick(self, i: int, version: int) -> None:
         if version != self._timer_version[i] or not self.alive[i]:
             return
+        self._armed_at[i] = None
         self._execute(i, self.nodes[i].tick(self._now_ms()))
 
     def _receive(self, j: int, i: int, frame: bytes, rssi_dbm: int) -> None:
@@ -188,6 +197,7 @@ class Simulation:
         self.alive[i] = on
         self.medium.switch(i, on)
         self._timer_version[i] += 1
+        self._armed_at[i] = None
         if on:
             self._control_before_boot[i] += self.nodes[i].stats.control_bytes()
             self.nodes[i] = self._boot(i)
