@@ -50,6 +50,7 @@ class ExitService:
                                  on_session=self._new_session)
         self._muxes: dict[bytes, StreamMux] = {}
         self._writers: dict[tuple[bytes, int], asyncio.StreamWriter] = {}
+        self._half_closed: set[tuple[bytes, int]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.bytes_up = 0
         self.bytes_down = 0
@@ -123,6 +124,7 @@ class ExitService:
                 writer = self._writers.get(key)
                 if writer is not None and writer.can_write_eof():
                     writer.write_eof()
+                self._half_close(key)
             elif isinstance(event, Reset):
                 self._close_writer(key)
             elif isinstance(event, (Accepted, Refused)):
@@ -215,6 +217,7 @@ class ExitService:
                     if key in self._writers:
                         mux.close(stream_id)
                         self.host.schedule()
+                        self._half_close(key)
                     return
                 await self.bandwidth.take(client, len(data))
                 while data and key in self._writers:
@@ -231,7 +234,15 @@ class ExitService:
         finally:
             self.host.schedule()
 
+    def _half_close(self, key: tuple[bytes, int]) -> None:
+        """One direction of a stream ended; once both have, the connection is done."""
+        if key in self._half_closed:
+            self._close_writer(key)
+        elif key in self._writers:
+            self._half_closed.add(key)
+
     def _close_writer(self, key: tuple[bytes, int]) -> None:
+        self._half_closed.discard(key)
         writer = self._writers.pop(key, None)
         if writer is not None:
             writer.close()

@@ -105,3 +105,17 @@ def test_stopping_the_serving_gateway_moves_new_fetches_within_10_s(
         break
     assert recovered is not None and recovered <= 10.0, recovered
     assert emu.emulator.serving_gateway() not in (None, serving)
+
+
+def test_finished_fetches_leave_no_connection_open_at_the_exit(
+    mesh: tuple[EmulatorThread, int],
+) -> None:
+    emu, port = mesh
+    for i in range(5):
+        assert socks_fetch(emu.endpoint.socks_port, "127.0.0.1", port, f"/done-{i}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if sum(e.open_streams() for e in emu.emulator.exits.values()) == 0:
+            break
+        time.sleep(0.1)
+    assert sum(e.open_streams() for e in emu.emulator.exits.values()) == 0
