@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .toml_table import REQUIRED, TomlTable
+from .toml_table import REQUIRED, TomlTable, read_text
 from .toml_table import describe as _describe
 from .toml_table import is_int as _is_int
 from .toml_table import suggest as _suggest
@@ -430,15 +430,7 @@ def parse_config(text: str, source: str = "<string>", base_dir: str | None = Non
 
 def load_config(path: str) -> GatewayConfig:
     """Read and check the config file at ``path``."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the config file: {e.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    text = read_text(path, "config file", ConfigError)
     return parse_config(text, path, os.path.dirname(os.path.abspath(path)))
 
 

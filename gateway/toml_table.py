@@ -27,6 +27,19 @@ def is_number(value: object) -> bool:
     return is_int(value) or (isinstance(value, float) and math.isfinite(value))
 
 
+def read_text(path: str, what: str, error_type: type[Exception]) -> str:
+    """The UTF-8 text of a config-like file, or error_type naming the file and the problem."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise error_type(f"{path}: cannot read the {what}: {e.strerror}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise error_type(f"{path}: not UTF-8 text (byte {e.start})") from None
+
+
 def describe(value: object) -> str:
     kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
              list: "a list", dict: "a table"}

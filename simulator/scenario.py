@@ -35,7 +35,7 @@ from typing import Any, get_args, get_type_hints
 
 from meshbulb.config import Config as _UntypedConfig
 from meshbulb.config import ConfigError
-from meshbulb_gateway.toml_table import REQUIRED, TomlTable
+from meshbulb_gateway.toml_table import REQUIRED, TomlTable, read_text
 from meshbulb_gateway.toml_table import is_int as _is_int
 from meshbulb_gateway.toml_table import is_number as _is_number
 from meshbulb_gateway.toml_table import suggest as _suggest
@@ -486,15 +486,7 @@ def parse_scenario(text: str, source: str = "<scenario>", base_dir: str | None =
 def load_scenario(path: str, overrides: dict[str, str] | None = None) -> Scenario:
     """Read and check the scenario file at ``path``, with command-line ``overrides`` such as
     {"layout.osm_file": "monaco.osm.pbf", "radio.range_m": "60"}."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise ScenarioError(f"{path}: cannot read the scenario file: {e.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ScenarioError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    text = read_text(path, "scenario file", ScenarioError)
     return parse_scenario(text, path, os.path.dirname(os.path.abspath(path)), overrides)
 
 

@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from link_testkit import WAIT_S, wait_until
 
 from gateway.framing import Deframer, LinkError, encode
 from gateway.serial_link import SerialLink
 
-WAIT_S = 3.0
 REPL_TEXT = b"MicroPython v1.23 on ESP32\r\n>>> "
 
 Received = list[tuple[bytes, bytes, int]]
@@ -74,15 +74,6 @@ def pty() -> Iterator[Pty]:
     p.close()
 
 
-async def wait_until(condition: Callable[[], bool], what: str) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.002)
-
-    try:
-        await asyncio.wait_for(poll(), WAIT_S)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 def run_with_link(

@@ -8,25 +8,16 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
+from link_testkit import WAIT_S, wait_until
 
 from gateway.framing import LinkError
 from gateway.udp_link import MAX_LEARNED_PEERS, UdpLink, peer_link_addr
 
-WAIT_S = 3.0
 LOOPBACK = "127.0.0.1"
 
 Received = list[tuple[bytes, bytes, int]]
 
 
-async def wait_until(condition: Callable[[], bool], what: str) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.002)
-
-    try:
-        await asyncio.wait_for(poll(), WAIT_S)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 def recorder(received: Received) -> Callable[[bytes, bytes, int], None]:
