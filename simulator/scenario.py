@@ -166,6 +166,13 @@ class ChurnSection:
 
 
 @dataclass(frozen=True)
+class BaselinesSection:
+    """[baselines]: reference runs made after the main run, on the same layout and traffic."""
+
+    flooding: bool = False  # plain flooding (flooding.py), no routing protocol at all
+
+
+@dataclass(frozen=True)
 class Scenario:
     """A checked scenario. ``core`` holds protocol-core Config overrides; ``source`` names the
     file it came from (for messages; not part of the scenario)."""
@@ -177,6 +184,7 @@ class Scenario:
     traffic: TrafficSection = field(default_factory=TrafficSection)
     churn: ChurnSection = field(default_factory=ChurnSection)
     core: dict[str, int] = field(default_factory=dict)
+    baselines: BaselinesSection = field(default_factory=BaselinesSection)
     source: str = field(default="<scenario>", compare=False)
 
     def bulb_count(self) -> int | None:
@@ -205,7 +213,7 @@ class Scenario:
         churn["gateway_failure"] = [_plain(f) for f in self.churn.gateway_failure]
         return {"scenario": _plain(self.scenario), "layout": layout, "radio": _plain(self.radio),
                 "gateways": gateways, "traffic": _plain(self.traffic), "churn": churn,
-                "core": dict(self.core)}
+                "core": dict(self.core), "baselines": _plain(self.baselines)}
 
 
 def _plain(section: Any) -> dict[str, Any]:
@@ -216,10 +224,11 @@ def _plain(section: Any) -> dict[str, Any]:
 
 # -- reading TOML tables ---------------------------------------------------------------------
 
-_SECTIONS = ("scenario", "layout", "radio", "gateways", "traffic", "churn", "core")
+_SECTIONS = ("scenario", "layout", "radio", "gateways", "traffic", "churn", "core", "baselines")
 _SECTION_TYPES: dict[str, type] = {
     "scenario": ScenarioSection, "layout": LayoutSection, "radio": RadioSection,
     "gateways": GatewaySection, "traffic": TrafficSection, "churn": ChurnSection,
+    "baselines": BaselinesSection,
 }
 _ENTRY_TYPES: dict[str, type] = {"power_cut": PowerCut, "gateway_failure": GatewayFailure}
 
@@ -419,6 +428,12 @@ def _churn(t: _Table, run: ScenarioSection, gateways: int | None) -> ChurnSectio
     return section
 
 
+def _baselines(t: _Table) -> BaselinesSection:
+    section = BaselinesSection(flooding=t.boolean("flooding", False))
+    t.done()
+    return section
+
+
 def _core(t: _Table) -> dict[str, int]:
     keys = Config.keys()
     for key in t.data:
@@ -462,6 +477,7 @@ def parse_dict(data: dict[str, Any], source: str = "<scenario>",
         traffic=_traffic(root.sub("traffic")),
         churn=_churn(root.sub("churn"), run, count),
         core=_core(root.sub("core")),
+        baselines=_baselines(root.sub("baselines")),
         source=source,
     )
 
