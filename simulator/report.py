@@ -4,7 +4,7 @@ render_report() draws six plots with matplotlib and embeds them as base64 PNG da
 delivery over time (with control traffic and live bulbs), the latency CDF, a histogram of
 control overhead per bulb, a map of bulbs coloured by chosen gateway, a map coloured by hop
 count, and an airtime heat map. A headline table of the metrics and an events table go with
-them.
+them, and a comparison with plain flooding when the run has that baseline (run.py).
 
 Rules kept here:
 1. One file, no external assets, no JavaScript: the page opens offline in any browser. A
@@ -23,13 +23,16 @@ Rules kept here:
 6. Events are marked as vertical lines on every timeline plot, labelled in the plot (numbered
    when there are many; left unlabelled where labels would pile up) and listed in full, with
    their numbers, in the events table.
-7. Output is deterministic for a given result: no timestamps, no random state beyond the
+7. Baseline metrics (flooding.BASELINE_METRICS) may join the engine's: they are left out of
+   the check against REQUIRED_METRICS and shown in their own table.
+8. Output is deterministic for a given result: no timestamps, no random state beyond the
    run's seed, PNGs without a software tag.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 from dataclasses import dataclass
@@ -47,6 +50,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
+from .flooding import BASELINE_METRICS, ROUTED_BYTES_METRIC
 from .results import REQUIRED_METRICS, Event, MetricValue, RunResult, json_metric, validate
 
 MAP_MAX_POINTS = 50_000  # bulbs drawn on each map at most
@@ -573,6 +577,36 @@ def _metrics_table(result: RunResult) -> str:
     return f"<table>\n{head}\n" + "\n".join(rows) + "\n</table>"
 
 
+# (what, routed run's metric, flooding's metric, unit)
+_FLOODING_ROWS: tuple[tuple[str, str, str, str], ...] = (
+    ("delivery ratio to gateways", "delivery_ratio_gateway", "flooding_delivery_ratio_gateway",
+     "fraction"),
+    ("bytes sent per bulb per second (all frames, after warmup)", ROUTED_BYTES_METRIC,
+     "flooding_bytes_per_node_s", "B/(bulb·s)"),
+    ("median latency", "latency_ms_p50", "flooding_latency_ms_p50", "ms"),
+)
+
+
+def _flooding_table(result: RunResult) -> list[str]:
+    """Rule 7: routed run against plain flooding, when the run has that baseline."""
+    m = result.metrics
+    if not any(flooding in m for _, _, flooding, _ in _FLOODING_ROWS):
+        return []
+    rows = [
+        f"<tr><td>{_e(what)}</td><td class=num>{_e(format_metric(m.get(routed)))}</td>"
+        f"<td class=num>{_e(format_metric(m.get(flooding)))}</td><td>{_e(unit)}</td></tr>"
+        for what, routed, flooding, unit in _FLOODING_ROWS
+    ]
+    head = "<tr><th>metric</th><th>meshbulb routing</th><th>plain flooding</th><th>unit</th></tr>"
+    return [
+        "<h2>Baseline: plain flooding</h2>",
+        "<p>The same bulbs, gateways and internet traffic with no routing protocol: every bulb "
+        "rebroadcasts every packet once. Flooding runs the static network (no churn, no "
+        "gateway failures).</p>",
+        f"<table>\n{head}\n" + "\n".join(rows) + "\n</table>",
+    ]
+
+
 def _events_table(result: RunResult) -> str:
     if not result.events:
         return "<p>No events.</p>"
@@ -613,6 +647,7 @@ def _page(result: RunResult, plots: list[_Plot], notes: list[str]) -> str:
     ]
     parts += [f'<p class="note">{_e(note)}</p>' for note in notes]
     parts += ["<h2>Headline metrics</h2>", _metrics_table(result)]
+    parts += _flooding_table(result)
     for plot in plots:
         parts += [
             f"<h2>{_e(plot.title)}</h2>",
@@ -636,7 +671,8 @@ def render_report(
     result: RunResult, out_dir: Path, *, max_map_points: int = MAP_MAX_POINTS
 ) -> Path:
     """Write out_dir/report.html (creating out_dir) and return its path."""
-    validate(result)
+    engine_metrics = {k: v for k, v in result.metrics.items() if k not in BASELINE_METRICS}
+    validate(dataclasses.replace(result, metrics=engine_metrics))  # rule 7
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = _map_data(result, max_map_points)

@@ -7,6 +7,13 @@ Rules kept here:
    are scattered, not clustered.
 2. Power cuts given with `centre = true` are centred on the layout.
 3. Everything random derives from the scenario's seed.
+4. Baselines ([baselines]) run after the main run on the same spec, positions and gateways;
+   their metrics join the result's metrics (so sweeps and the printed metrics see them), with
+   the routed run's frame bytes after warmup (control, data and retries, from the medium's
+   airtime) as ROUTED_BYTES_METRIC to compare with, and the report shows the comparison.
+   metrics.json keeps the engine's metrics only (results.py writes exactly REQUIRED_METRICS).
+   With a baseline, the main run fills the first half of the progress bar, the baseline the
+   second.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import numpy as np
 
 from . import layouts
 from .engine import GatewayFailure, PowerCut, SimSpec, Simulation
+from .flooding import ROUTED_BYTES_METRIC, frame_bytes_on_air, run_flooding
 from .radio import RadioParams
 from .results import RunResult, write_outputs
 from .scenario import Scenario
@@ -85,10 +93,50 @@ def simulation_of(scenario: Scenario,
 
 def run_scenario(scenario: Scenario, out_dir: Path | None = None,
                  progress: Callable[[float], None] | None = None) -> RunResult:
-    result = simulation_of(scenario, progress).run()
+    """Run the scenario (and its baselines, rule 4); write the outputs into out_dir if given."""
+    flooding = scenario.baselines.flooding
+    main_progress, baseline_progress = progress, None
+    if progress is not None and flooding:
+        main_progress = _part_of(progress, 0.0, 0.5)
+        baseline_progress = _part_of(progress, 0.5, 0.5)
+    sim = simulation_of(scenario, main_progress)
+    routed_bytes = _watch_bytes(sim) if flooding else None
+    result = sim.run()
     if out_dir is not None:
-        write_outputs(result, out_dir)
+        write_outputs(result, out_dir)  # before the baseline's keys join the metrics
+    if flooding:
+        result.metrics.update(run_flooding(sim.spec, sim.positions_m, sim.gateways,
+                                           baseline_progress))
+        result.metrics[ROUTED_BYTES_METRIC] = routed_bytes() if routed_bytes else None
+        if out_dir is not None:
+            from .report import render_report  # matplotlib loads lazily, as in results.py
+
+            render_report(result, out_dir)  # again, now with the comparison
     return result
+
+
+def _watch_bytes(sim: Simulation) -> Callable[[], float]:
+    """Rule 4: note the medium's use at the end of warmup; the returned function gives the
+    frame bytes per bulb per second sent since (call it after the run)."""
+    medium, spec = sim.medium, sim.spec
+    start = [0, 0.0]
+
+    def note(_event: object) -> None:
+        start[:] = [medium.transmissions, float(medium.airtime_used_s.sum())]
+
+    sim.env.timeout(spec.warmup_s).callbacks.append(note)
+
+    def per_node_s() -> float:
+        sent = frame_bytes_on_air(medium.transmissions - int(start[0]),
+                                  float(medium.airtime_used_s.sum()) - start[1], spec.radio)
+        return sent / max(1e-9, spec.duration_s - spec.warmup_s) / max(1, sim.count)
+
+    return per_node_s
+
+
+def _part_of(progress: Callable[[float], None], start: float,
+             share: float) -> Callable[[float], None]:
+    return lambda fraction: progress(start + share * min(1.0, fraction))
 
 
 def run_metrics(scenario: Scenario) -> dict[str, float | int | None]:
