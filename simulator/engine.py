@@ -101,7 +101,8 @@ class Simulation:
         self.env = simpy.Environment()
         self.links: LinkTable = build_links(positions_m, spec.radio, spec.seed)
         self.config = Config(**spec.core)
-        self.index = {address_of(i): i for i in range(self.count)}
+        self.addresses = [address_of(i) for i in range(self.count)]
+        self.index = {a: i for i, a in enumerate(self.addresses)}
         self.medium = Medium(self.env, self.links, spec.radio, spec.retries, self.rng,
                              self._receive, self._verdict)
         self.stores = [MemoryStore() for _ in range(self.count)]
@@ -137,11 +138,11 @@ class Simulation:
         return int(self.env.now * 1000) & _TICK_MASK
 
     def _boot(self, i: int) -> Node:
-        return Node(address_of(i), self.config, self._rand_below, int(self.env.now * 1000),
+        return Node(self.addresses[i], self.config, self._rand_below, int(self.env.now * 1000),
                     gateway=self.is_gateway[i], seq_store=self.stores[i])
 
     def _execute(self, i: int, actions: list[tuple[Any, ...]]) -> None:
-        for action in list(actions):
+        for action in actions:  # no node is called meanwhile, so the list stays as it is
             if action[0] == ACT_TX:
                 link_addr = action[2]
                 dst = None if link_addr is None else self.index.get(link_addr)
@@ -156,16 +157,17 @@ class Simulation:
         deadline = self.nodes[i].next_deadline_ms()
         if deadline is None:
             return
-        delay_ms = ((deadline - self._now_ms() + (1 << 29)) & _TICK_MASK) - (1 << 29)
-        at_s = self.env.now + max(0, delay_ms) / 1000
+        now_s = self.env.now
+        delay_ms = ((deadline - (int(now_s * 1000) & _TICK_MASK) + (1 << 29)) & _TICK_MASK) \
+            - (1 << 29)
+        at_s = now_s + delay_ms / 1000 if delay_ms > 0 else now_s
         armed = self._armed_at[i]
-        if armed is not None and self.env.now <= armed <= at_s:
+        if armed is not None and now_s <= armed <= at_s:
             return
         self._armed_at[i] = at_s
         self._timer_version[i] += 1
-        version = self._timer_version[i]
-        event = self.env.timeout(at_s - self.env.now)
-        event.callbacks.append(partial(self._on_timer, i, version))
+        event = self.env.timeout(at_s - now_s)
+        event.callbacks.append(partial(self._on_timer, i, self._timer_version[i]))
 
     def _on_timer(self, i: int, version: int, _event: object) -> None:
         self._tick(i, version)
@@ -178,16 +180,20 @@ class Simulation:
 
     def _receive(self, j: int, i: int, frame: bytes, rssi_dbm: int) -> None:
         if self.alive[j]:
-            self._execute(j, self.nodes[j].receive(frame, 0, address_of(i), rssi_dbm,
-                                                   self._now_ms()))
+            actions = self.nodes[j].receive(frame, 0, self.addresses[i], rssi_dbm,
+                                            int(self.env.now * 1000) & _TICK_MASK)
+            if actions:
+                self._execute(j, actions)
+            else:
+                self._schedule(j)
 
     def _verdict(self, i: int, j: int, acknowledged: bool) -> None:
         if not self.alive[i]:
             return
         if acknowledged:
-            self.nodes[i].link_ok(0, address_of(j), self._now_ms())
+            self.nodes[i].link_ok(0, self.addresses[j], self._now_ms())
         else:
-            self.nodes[i].link_failed(0, address_of(j), self._now_ms())
+            self.nodes[i].link_failed(0, self.addresses[j], self._now_ms())
             self._schedule(i)
 
     def _switch(self, i: int, on: bool) -> None:

@@ -116,7 +116,9 @@ class Medium:
                 self.rx_end[j] = end
                 self.rx_tx[j] = tx
         self.collided[tx] = lost
-        self._later(duration, self._end, tx, i, dst, frame, attempt)
+        # A unicast's outcome is known once the ACK is due: one event covers frame and ACK.
+        self._later(duration if dst is None else duration + ACK_S, self._end, tx, i, dst,
+                    frame, attempt)
 
     def _end(self, tx: int, i: int, dst: int | None, frame: bytes, attempt: int) -> None:
         """Rule 1 (the end event) and rule 3."""
@@ -137,14 +139,14 @@ class Medium:
         if ok and pos is not None:
             self.deliver(dst, i, frame, rssi[pos])
             self.verdict(i, dst, True)
-            self._later(ACK_S, self._try, i)
+            self._try(i)
             return
         if attempt < self.retries and self.on[i]:
             self.queues[i].appendleft((dst, frame, attempt + 1))
-            self._later(ACK_S + self.rng.integers(0, CW_SLOTS) * SLOT_S, self._try, i)
+            self._later(self.rng.integers(0, CW_SLOTS) * SLOT_S, self._try, i)
             return
         self.verdict(i, dst, False)
-        self._later(ACK_S, self._try, i)
+        self._try(i)
 
     def _position(self, i: int, j: int) -> int | None:
         table = self._index_of.get(i)

@@ -84,7 +84,7 @@ class Config:
     link_fail_limit = 3
     weak_rssi_dbm = -75
     announce_rssi_dbm = -90  # links heard weaker than this get no extra HELLO (routing rule 1)
-    route_update_interval_ms = 20000
+    route_update_interval_ms = 30000
     route_hold_factor = 4
     triggered_delay_ms = 200
     triggered_min_interval_ms = 1000

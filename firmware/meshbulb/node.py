@@ -115,9 +115,13 @@ class Node:
         return self._out
 
     def next_deadline_ms(self):
+        # Drivers call this after every frame, so empty tables are skipped without a call.
         deadline = ticks_earliest(self.control.next_deadline_ms(), self._housekeep_ms)
-        deadline = ticks_earliest(deadline, self.flood.next_deadline_ms())
-        return ticks_earliest(deadline, self.discoveries.next_deadline_ms())
+        if len(self.flood):
+            deadline = ticks_earliest(deadline, self.flood.next_deadline_ms())
+        if len(self.discoveries):
+            deadline = ticks_earliest(deadline, self.discoveries.next_deadline_ms())
+        return deadline
 
     def send(self, dst, port, payload, now_ms, ack=False):
         """Send payload to one bulb (or to everyone when dst is wire.BROADCAST)."""

@@ -21,9 +21,12 @@
 #    drops by more than a quarter; smaller gains are SWITCHED and wait for the periodic
 #    update. Link estimates jitter, so small switches are frequent: in a 1,000-bulb city they
 #    were 97 % of all triggered updates.
+# 9. A gateway-down retraction (load LOAD_GATEWAY_DOWN) with a seqno newer than our route's
+#    removes the route whichever neighbour sent it: the gateway itself said it is down after
+#    our route was made, so the route is stale even if our next hop has not told us yet.
 
 from meshbulb.compat import seqno_newer, ticks_add, ticks_diff, ticks_elapsed
-from meshbulb.wire import METRIC_INF
+from meshbulb.wire import LOAD_GATEWAY_DOWN, METRIC_INF
 
 # Outcomes of GatewayTable.consider().
 NOTHING = 0
@@ -143,10 +146,14 @@ class GatewayTable:
         metric = METRIC_INF if retract else min(METRIC_INF - 1, adv_metric + link_cost)
         expires_ms = ticks_add(now_ms, hold_ms)
         route = self._routes.get(gw)
+        if retract and health == 0 and load == LOAD_GATEWAY_DOWN:
+            if route is None or not seqno_newer(seqno, route.seqno):
+                return NOTHING if route is None or route.next_hop != next_hop else self._lose(gw)
+            sources.outdate(gw, seqno, now_ms)  # rule 9
+            return self._lose(gw)
         if route is not None and route.next_hop == next_hop:
             if retract:
-                del self._routes[gw]
-                return LOST
+                return self._lose(gw)
             if not sources.feasible(gw, seqno, adv_metric):
                 del self._routes[gw]
                 return UNFEASIBLE
@@ -160,15 +167,19 @@ class GatewayTable:
             return CHANGED if significant else REFRESHED
         if retract:
             return NOTHING
+        if route is not None:
+            # The cheap test first: most updates from other neighbours are no better.
+            old = route.metric
+            if not (metric + old // 16 + 8 < old
+                    or (seqno_newer(seqno, route.seqno) and metric <= old)):
+                return NOTHING
+            if not sources.feasible(gw, seqno, adv_metric):
+                return UNFEASIBLE
+            route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
+            # Rule 8: a better next hop is news only when the metric drops by a quarter.
+            return CHANGED if (old - metric) * 4 > old else SWITCHED
         if not sources.feasible(gw, seqno, adv_metric):
             return UNFEASIBLE
-        if route is not None:
-            old = route.metric
-            if metric + old // 16 + 8 < old or (seqno_newer(seqno, route.seqno) and metric <= old):
-                route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
-                # Rule 8: a better next hop is news only when the metric drops by a quarter.
-                return CHANGED if (old - metric) * 4 > old else SWITCHED
-            return NOTHING
         if len(self._routes) >= self.max_entries and not self._make_room(metric, now_ms):
             return FULL
         route = GatewayRoute(gw)
@@ -176,6 +187,10 @@ class GatewayTable:
         route.added_ms = now_ms
         self._routes[gw] = route
         return ADDED
+
+    def _lose(self, gw):
+        del self._routes[gw]
+        return LOST
 
     def _make_room(self, metric, now_ms):
         """Rule 4."""

@@ -23,7 +23,8 @@
 # 5. Advertising a route updates its feasibility distance (sources.py).
 # 6. A gateway announces itself with metric 0 and the load and uplink health it was given;
 #    health 0 is a retraction. It bumps its seqno on request (rate-limited) and whenever
-#    its health crosses zero.
+#    its health crosses zero. Its own retraction, and every retraction it causes, carries
+#    load LOAD_GATEWAY_DOWN and the new seqno (routes.py rule 9).
 # 7. A gateway beacons HELLOs at a short fixed interval instead of Trickle's, so that its
 #    neighbours notice within seconds when it dies silently and retract it. There are few
 #    gateways, so the extra beacons cost little airtime.
@@ -77,7 +78,7 @@ class RoutingControl:
         self.gw_load = 0
         self.gw_health = 255 if is_gateway else 0
         self._gw_bumped_ms = None
-        self._retractions = {}  # gateway -> [seqno, repeats left]
+        self._retractions = {}  # gateway -> [seqno, repeats left, load (down marker or 0)]
         self._wanted = {}  # gateway -> seqno we asked for
         self._seqreq_ms = None
         self._last_update_ms = None
@@ -166,16 +167,20 @@ class RoutingControl:
         hold_ms = interval_ds * 100 * self.config.route_hold_factor
         me = self.node.address
         p = off + wire.ROUTE_FIXED
+        changed = False
         for _ in range(count):
             gw, seqno, metric, load, health = wire.route_entry(frame, p)
             p += wire.ROUTE_ENTRY
             if gw == me or gw == wire.BROADCAST:
                 continue
-            self._consider(gw, src, seqno, metric, cost, load, health, hold_ms, now_ms)
-        self.gateways.reselect(now_ms)
+            if self._consider(gw, src, seqno, metric, cost, load, health, hold_ms, now_ms):
+                changed = True
+        if changed:
+            self.gateways.reselect(now_ms)
         return None
 
     def _consider(self, gw, src, seqno, metric, cost, load, health, hold_ms, now_ms):
+        """Apply one route entry; returns whether the gateway table changed."""
         before = self.gateways.find(gw)
         was_ours = before is not None and before.next_hop == src
         outcome = self.gateways.consider(
@@ -192,17 +197,22 @@ class RoutingControl:
                 self.trigger_update(now_ms)
             elif outcome == rt.ADDED or outcome == rt.CHANGED:
                 self.trigger_update(now_ms)
-        elif outcome == rt.LOST:
-            self._retract(gw, seqno, now_ms)
-        elif outcome == rt.UNFEASIBLE:
+            return True
+        if outcome == rt.LOST:
+            down = health == 0 and load == wire.LOAD_GATEWAY_DOWN
+            self._retract(gw, seqno, now_ms, wire.LOAD_GATEWAY_DOWN if down else 0)
+            return True
+        if outcome == rt.UNFEASIBLE:
             if was_ours:
                 self._retract(gw, seqno, now_ms)
             if self.gateways.find(gw) is None and len(self.gateways) < self.gateways.max_entries:
                 self._request_seqno(gw, seqno_add(seqno, 1), src, now_ms)
+            return was_ours
+        return False
 
-    def _retract(self, gw, seqno, now_ms):
+    def _retract(self, gw, seqno, now_ms, load=0):
         if gw in self._retractions or len(self._retractions) < 2 * self.config.max_gateways:
-            self._retractions[gw] = [seqno, _RETRACT_REPEATS]
+            self._retractions[gw] = [seqno, _RETRACT_REPEATS, load]
         self.trigger_update(now_ms)
 
     def stale_forward(self, gw, now_ms):
@@ -235,9 +245,12 @@ class RoutingControl:
         room = (node.max_body - wire.ROUTE_FIXED) // wire.ROUTE_ENTRY
         count = 0
         if self.is_gateway:
-            metric = 0 if self.gw_health else wire.METRIC_INF
-            p = wire.pack_route_entry(buf, p, node.address, self.gw_seqno, metric,
-                                      self.gw_load, self.gw_health)
+            if self.gw_health:
+                p = wire.pack_route_entry(buf, p, node.address, self.gw_seqno, 0,
+                                          self.gw_load, self.gw_health)
+            else:  # rule 6: down, marked so that stale routes anywhere are dropped
+                p = wire.pack_route_entry(buf, p, node.address, self.gw_seqno,
+                                          wire.METRIC_INF, wire.LOAD_GATEWAY_DOWN, 0)
             count += 1
         for route in self.gateways.entries():
             if count >= room:
@@ -250,7 +263,8 @@ class RoutingControl:
         for gw, retraction in self._retractions.items():
             if count >= room:
                 break
-            p = wire.pack_route_entry(buf, p, gw, retraction[0], wire.METRIC_INF, 0, 0)
+            p = wire.pack_route_entry(buf, p, gw, retraction[0], wire.METRIC_INF,
+                                      retraction[2], 0)
             count += 1
             retraction[1] -= 1
             if retraction[1] <= 0:
@@ -356,5 +370,8 @@ class RoutingControl:
 
     def next_deadline_ms(self):
         deadline = ticks_earliest(self.trickle.next_deadline_ms(), self._periodic_ms)
-        deadline = ticks_earliest(deadline, self._hello_due_ms)
-        return ticks_earliest(deadline, self._triggered_ms)
+        if self._hello_due_ms is not None:
+            deadline = ticks_earliest(deadline, self._hello_due_ms)
+        if self._triggered_ms is not None:
+            deadline = ticks_earliest(deadline, self._triggered_ms)
+        return deadline

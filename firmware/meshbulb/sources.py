@@ -9,6 +9,9 @@
 # 3. Advertising (seqno, metric) lowers the FD when it is feasible; it never raises it.
 # 4. At most max_entries rows; when full, the row refreshed longest ago is forgotten. Rows
 #    outlive route entries, so evicting a route from the small gateway table keeps its FD.
+# 5. When a gateway announces itself down at seqno s, the FD becomes (s, 0): nothing at s or
+#    older is feasible any more, so stale routes still circulating are not taken up again;
+#    the gateway's next seqno (it bumps it when it comes back) is.
 
 from meshbulb.compat import seqno_newer, ticks_elapsed
 from meshbulb.wire import METRIC_INF
@@ -50,6 +53,15 @@ class SourceTable:
         elif len(self._fd) >= self.max_entries:
             self._evict_oldest(now_ms)
         self._fd[gw] = (seqno, metric, now_ms)
+
+    def outdate(self, gw, seqno, now_ms):
+        """Rule 5."""
+        fd = self._fd.get(gw)
+        if fd is not None and seqno_newer(fd[0], seqno):
+            return
+        if fd is None and len(self._fd) >= self.max_entries:
+            self._evict_oldest(now_ms)
+        self._fd[gw] = (seqno, 0, now_ms)
 
     def _evict_oldest(self, now_ms):
         oldest = None

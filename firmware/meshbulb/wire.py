@@ -53,6 +53,7 @@ DATA_FIXED = const(3)
 FRAG_FMT = ">HBB"  # tag, index, count (only with F_FRAG)
 FRAG_LEN = const(4)
 METRIC_INF = const(0xFFFF)
+LOAD_GATEWAY_DOWN = const(0xFF)  # in a retraction (health 0): the gateway itself went down
 MAX_FRAGMENTS = const(16)
 
 

@@ -1,5 +1,6 @@
 # Routes to gateways: learning, delivery, failover and fake-gateway floods.
 # Runs under CPython and MicroPython; helpers in meshkit.py.
+# micropython-heap: 150k (five-node meshes: five Nodes share the heap of one bulb)
 
 from meshkit import line, small_config
 

@@ -15,7 +15,7 @@ from meshbulb.routes import (
     GatewayTable,
 )
 from meshbulb.sources import SourceTable
-from meshbulb.wire import METRIC_INF
+from meshbulb.wire import LOAD_GATEWAY_DOWN, METRIC_INF
 
 HOLDOFF = 10000
 SETTLE = 5000
@@ -410,3 +410,25 @@ def test_long_known_gateway_can_still_take_traffic():
     _offer(t, s, gw(1), nh(1), 1, 84, now, health=10)  # selected gateway degrades badly
     t.reselect(now)
     assert t.best().gw == gw(2), "gw2, known for days, is treated as unsettled"
+
+
+# --- rule 9: a gateway that said it is down ------------------------------------------------
+
+
+def test_gateway_down_from_any_neighbour_drops_an_older_route():
+    t, s = _table()
+    _offer(t, s, gw(1), nh(1), 5, 100, 0)
+    # An ordinary retraction from another neighbour means nothing to us.
+    assert _offer(t, s, gw(1), nh(2), 6, METRIC_INF, 10, health=0) == NOTHING
+    # The gateway's own down marker at an older or equal seqno does not either.
+    assert _offer(t, s, gw(1), nh(2), 5, METRIC_INF, 20, load=LOAD_GATEWAY_DOWN,
+                  health=0) == NOTHING
+    assert t.find(gw(1)) is not None
+    assert _offer(t, s, gw(1), nh(2), 6, METRIC_INF, 30, load=LOAD_GATEWAY_DOWN,
+                  health=0) == LOST
+    assert t.find(gw(1)) is None
+    # Stale announcements still circulating (seqno 5 or 6) are not taken up again ...
+    assert _offer(t, s, gw(1), nh(3), 5, 10, 40) == UNFEASIBLE
+    assert _offer(t, s, gw(1), nh(3), 6, 0, 50) == UNFEASIBLE
+    # ... but the gateway's next seqno, when it is back, is.
+    assert _offer(t, s, gw(1), nh(3), 7, 100, 60) == ADDED
