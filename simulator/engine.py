@@ -187,13 +187,13 @@ class Simulation:
             else:
                 self._schedule(j)
 
-    def _verdict(self, i: int, j: int, acknowledged: bool) -> None:
+    def _verdict(self, i: int, j: int, acknowledged: bool, frame: bytes) -> None:
         if not self.alive[i]:
             return
         if acknowledged:
             self.nodes[i].link_ok(0, self.addresses[j], self._now_ms())
         else:
-            self.nodes[i].link_failed(0, self.addresses[j], self._now_ms())
+            self.nodes[i].link_failed(0, self.addresses[j], self._now_ms(), frame)
             self._schedule(i)
 
     def _switch(self, i: int, on: bool) -> None:

@@ -11,8 +11,8 @@ Rules kept here:
    free, plus a random backoff of up to CW_SLOTS slots; frames wait in its FIFO meanwhile.
 3. Unicast goes on the air like broadcast (every neighbour's air is busy) but is delivered only
    to its addressee, which acknowledges it; without an acknowledgement the sender retries up to
-   `retries` times, then reports link_failed, as ESP-NOW does. A lost ACK is modelled as a
-   failed attempt with the reverse link's PRR.
+   `retries` times, then reports the failure with the frame, as ESP-NOW's synchronous send
+   does. A lost ACK is modelled as a failed attempt with the reverse link's PRR.
 4. Nodes that are off neither send nor receive; their queues are dropped.
 5. Every random draw comes from one seeded numpy Generator.
 """
@@ -33,7 +33,7 @@ CW_SLOTS = 32
 ACK_S = 60e-6
 
 Deliver = Callable[[int, int, bytes, int], None]  # (receiver, sender, frame, rssi_dbm)
-Verdict = Callable[[int, int, bool], None]  # (sender, addressee, acknowledged)
+Verdict = Callable[[int, int, bool, bytes], None]  # (sender, addressee, acknowledged, frame)
 
 
 class Medium:
@@ -138,14 +138,14 @@ class Medium:
               and self.rng.random() < prr[pos] and self.rng.random() < prr[pos])
         if ok and pos is not None:
             self.deliver(dst, i, frame, rssi[pos])
-            self.verdict(i, dst, True)
+            self.verdict(i, dst, True, frame)
             self._try(i)
             return
         if attempt < self.retries and self.on[i]:
             self.queues[i].appendleft((dst, frame, attempt + 1))
             self._later(self.rng.integers(0, CW_SLOTS) * SLOT_S, self._try, i)
             return
-        self.verdict(i, dst, False)
+        self.verdict(i, dst, False, frame)
         self._try(i)
 
     def _position(self, i: int, j: int) -> int | None:

@@ -19,6 +19,12 @@
 #    number its source has not used before (replay.py), all checked before anything else.
 # 6. Sequence numbers come from a SeqCounter (seqstore.py); with a persistent store they are
 #    never reused across reboots.
+# 7. Salvage: a driver that knows which frame the link layer failed to deliver (ESP-NOW's
+#    synchronous send does) passes it to link_failed(). A unicast DATA frame is then sent
+#    again at the next tick through another neighbour, if the node knows a route that avoids
+#    the failed one: in a city where bulbs are switched off at the wall, most lost packets
+#    were sent to a next hop that had just gone dark. At most _SALVAGE_SLOTS frames wait, and
+#    a frame is salvaged once per node.
 
 from meshbulb import wire
 from meshbulb.compat import const, ticks_diff, ticks_earliest
@@ -36,6 +42,7 @@ ACT_TX = const(1)
 ACT_DELIVER = const(2)
 ACT_ACKED = const(3)
 _FRAG_DATA_OVERHEAD = const(7)  # port, length and fragment header
+_SALVAGE_SLOTS = const(4)  # rule 7
 
 
 class Node:
@@ -78,6 +85,8 @@ class Node:
             self.replay = ReplayTable(cfg.max_replay_sources)
         self._frag_tag = rand_below(0x10000)
         self._housekeep_ms = None
+        self._salvage = []  # (frame, failed neighbour's link address), rule 7
+        self._salvaged = []  # (src, seq) of the last frames salvaged here
         self.last_seq = None
         self.control = RoutingControl(self, cfg, rand_below, now_ms, gateway)
         self.neighbours = self.control.neighbours
@@ -103,6 +112,10 @@ class Node:
     def tick(self, now_ms):
         """Run every timer that is due."""
         self._out.clear()
+        if self._salvage:
+            for frame, failed in self._salvage:
+                self._resend(frame, failed, now_ms)
+            self._salvage = []
         self.control.poll(now_ms)
         for frame, _link in self.flood.due(now_ms):
             self.stats.relayed += 1
@@ -169,15 +182,20 @@ class Node:
     def broadcast(self, port, payload, now_ms):
         return self.send(wire.BROADCAST, port, payload, now_ms)
 
-    def link_failed(self, link, link_addr, now_ms):
-        """The link layer could not deliver a unicast frame to link_addr (after retries).
-        Produces no actions (what follows is scheduled, see next_deadline_ms()), so a
-        driver may call it while it is still going through the actions of another call."""
+    def link_failed(self, link, link_addr, now_ms, frame=None):
+        """The link layer could not deliver a unicast frame to link_addr (after retries);
+        frame, when the driver knows it, may be salvaged (rule 7). Produces no actions (what
+        follows is scheduled, see next_deadline_ms()), so a driver may call it while it is
+        still going through the actions of another call."""
         self.stats.link_failures += 1
         entry = self.neighbours.send_failed(link_addr)
         if entry is not None:
             self.neighbours.remove(entry.node_addr)
             self.control.neighbour_lost(entry, now_ms)
+        if (frame is not None and len(self._salvage) < _SALVAGE_SLOTS
+                and len(frame) > wire.HEADER_LEN and frame[0] & 0x0F == wire.T_DATA):
+            self._salvage.append((frame, link_addr))
+            self._housekeep_ms = now_ms
 
     def link_ok(self, link, link_addr, now_ms):
         """The link layer delivered a unicast frame to link_addr. Produces no actions."""
@@ -446,6 +464,56 @@ class Node:
             return "no_route"
         self._forward_to(frame, hops_left, hops_taken, nb)
         return None
+
+    def _resend(self, frame, failed, now_ms):
+        """Rule 7: send a frame the link layer failed to deliver through another neighbour."""
+        header = wire.parse_header(frame, self.config.mtu)
+        if isinstance(header, str):
+            return
+        flags, dst, src, seq = header[1], header[6], header[5], header[7]
+        key = (src, seq)
+        if key in self._salvaged:
+            self.stats.drop("no_route")
+            return
+        self._salvaged.append(key)
+        if len(self._salvaged) > _SALVAGE_SLOTS:
+            self._salvaged.pop(0)
+        nb = None
+        route = self.gateways.find(dst)
+        if route is not None:
+            nb = self.neighbours.find(route.next_hop)
+            if nb is None or nb.link_addr == failed:
+                backup = self.gateways.backup(route, now_ms)
+                nb = self.neighbours.find(backup) if backup is not None else None
+        if (nb is None or nb.link_addr == failed) and flags & wire.F_ANY_GW:
+            nb = self._gateway_hop_avoiding(failed, now_ms)
+        if nb is None or nb.link_addr == failed:
+            cached = self.routes.find(dst, now_ms)
+            if cached is not None:
+                nb = self.neighbours.find(cached.next_hop)
+                if nb is not None and nb.link_addr == failed:
+                    self.routes.remove(dst)
+                    nb = None
+        if nb is None or nb.link_addr == failed:
+            self.stats.drop("no_route")
+            return
+        self.stats.salvaged += 1
+        self._unicast_bytes(frame, nb)
+
+    def _gateway_hop_avoiding(self, failed, now_ms):
+        """The neighbour towards the best-scoring gateway not reached through failed."""
+        best = None
+        best_score = 0
+        for route in self.gateways.entries():
+            if not route.health or self.gateways.penalised(route.gw, now_ms):
+                continue
+            nb = self.neighbours.find(route.next_hop)
+            if nb is None or nb.link_addr == failed:
+                continue
+            score = self.gateways.score(route)
+            if best is None or score < best_score:
+                best, best_score = nb, score
+        return best
 
     def _relayed_copy(self, frame, hops_left, hops_taken):
         """The frame as this node forwards it: one hop fewer, re-signed when keyed."""

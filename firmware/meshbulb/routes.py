@@ -24,6 +24,9 @@
 # 9. A gateway-down retraction (load LOAD_GATEWAY_DOWN) with a seqno newer than our route's
 #    removes the route whichever neighbour sent it: the gateway itself said it is down after
 #    our route was made, so the route is stale even if our next hop has not told us yet.
+# 10. Each route remembers a runner-up: the best feasible offer from another neighbour that
+#     did not win (it is not advertised and carries no traffic). A node uses it only to
+#     salvage a frame its next hop failed to take (node.py rule 7).
 
 from meshbulb.compat import seqno_newer, ticks_add, ticks_diff, ticks_elapsed
 from meshbulb.wire import LOAD_GATEWAY_DOWN, METRIC_INF
@@ -52,8 +55,13 @@ class GatewayRoute:
         self.health = 0
         self.expires_ms = 0
         self.added_ms = 0
+        self.backup_hop = None  # rule 10
+        self.backup_metric = METRIC_INF
+        self.backup_expires_ms = 0
 
     def set(self, next_hop, seqno, adv_metric, metric, load, health, expires_ms):
+        if next_hop == self.backup_hop:
+            self.backup_hop = None
         self.next_hop = next_hop
         self.seqno = seqno
         self.adv_metric = adv_metric
@@ -166,12 +174,16 @@ class GatewayTable:
             route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
             return CHANGED if significant else REFRESHED
         if retract:
+            if route is not None and route.backup_hop == next_hop:
+                route.backup_hop = None
             return NOTHING
         if route is not None:
             # The cheap test first: most updates from other neighbours are no better.
             old = route.metric
             if not (metric + old // 16 + 8 < old
                     or (seqno_newer(seqno, route.seqno) and metric <= old)):
+                self._offer_backup(route, gw, next_hop, seqno, adv_metric, metric, expires_ms,
+                                   now_ms, sources)
                 return NOTHING
             if not sources.feasible(gw, seqno, adv_metric):
                 return UNFEASIBLE
@@ -187,6 +199,26 @@ class GatewayTable:
         route.added_ms = now_ms
         self._routes[gw] = route
         return ADDED
+
+    def _offer_backup(self, route, gw, next_hop, seqno, adv_metric, metric, expires_ms, now_ms,
+                      sources):
+        """Rule 10: keep the best feasible runner-up, checked only when it would change."""
+        if not (route.backup_hop is None or route.backup_hop == next_hop
+                or metric < route.backup_metric
+                or ticks_diff(now_ms, route.backup_expires_ms) >= 0):
+            return
+        if sources.feasible(gw, seqno, adv_metric):
+            route.backup_hop = next_hop
+            route.backup_metric = metric
+            route.backup_expires_ms = expires_ms
+        elif route.backup_hop == next_hop:
+            route.backup_hop = None
+
+    def backup(self, route, now_ms):
+        """Rule 10: the runner-up next hop of a route, or None."""
+        if route.backup_hop is None or ticks_diff(now_ms, route.backup_expires_ms) >= 0:
+            return None
+        return route.backup_hop
 
     def _lose(self, gw):
         del self._routes[gw]

@@ -32,6 +32,7 @@ class Stats:
         self.delivered = 0
         self.relayed = 0
         self.link_failures = 0
+        self.salvaged = 0  # frames sent again through another neighbour (node.py rule 7)
 
     def count_in(self, ftype):
         self.frames_in[ftype] = (self.frames_in[ftype] + 1) & _U32
@@ -71,4 +72,5 @@ class Stats:
             "delivered": self.delivered,
             "relayed": self.relayed,
             "link_failures": self.link_failures,
+            "salvaged": self.salvaged,
         }

@@ -5,7 +5,8 @@
 #    every frame arrives latency_ms after it was sent. Nothing sleeps.
 # 2. Links are undirected and lossy: each transmission attempt is lost with probability
 #    `loss`. Broadcasts get one attempt. Unicasts behave like ESP-NOW: up to `retries`
-#    retransmissions, then the sender's node is told link_failed(); otherwise link_ok().
+#    retransmissions, then the sender's node is told link_failed() with the frame (as
+#    ESP-NOW's synchronous send tells a bulb); otherwise link_ok().
 # 3. The link address of a node is its node address.
 # 4. Node clocks can start anywhere on the 2**30 tick circle (start_ms), so wraparound is
 #    exercised by the same scenarios.
@@ -139,9 +140,9 @@ class MiniMesh:
                     node = self.nodes[i]
                     self._handle(i, node.receive(frame, 0, sender, rssi_dbm, self.clock()))
             else:
-                i, link_addr = data
+                i, link_addr, frame = data
                 if self.alive[i]:
-                    self.nodes[i].link_failed(0, link_addr, self.clock())
+                    self.nodes[i].link_failed(0, link_addr, self.clock(), frame)
                     self._schedule_tick(i)
             if self.after_event is not None:
                 self.after_event()
@@ -178,7 +179,7 @@ class MiniMesh:
             return
         j = self._index.get(link_addr)
         if j is None or j not in self.links[i] or not self.alive[j]:
-            self._push(arrive_ms, _EV_FAIL, (i, link_addr))
+            self._push(arrive_ms, _EV_FAIL, (i, link_addr, frame))
             return
         for _ in range(1 + self.retries):
             if not self.rng.chance(self.loss):
@@ -186,7 +187,7 @@ class MiniMesh:
                 self.nodes[i].link_ok(0, link_addr, self.clock())
                 return
             self.frames_lost += 1
-        self._push(arrive_ms, _EV_FAIL, (i, link_addr))
+        self._push(arrive_ms, _EV_FAIL, (i, link_addr, frame))
 
     # --- application traffic -------------------------------------------------------------------
 

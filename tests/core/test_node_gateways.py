@@ -5,7 +5,7 @@
 from meshkit import line, small_config
 
 from meshbulb import wire
-from meshbulb_testing.minimesh import NodePair, addr_of
+from meshbulb_testing.minimesh import MiniMesh, NodePair, addr_of
 
 
 def test_bulb_learns_gateway_and_delivers_with_ack():
@@ -84,3 +84,32 @@ def test_fake_gateway_flood_keeps_the_table_bounded_and_the_chosen_gateway():
         node.receive(bytes(buf), 0, neighbour, -60, mesh.clock())
         assert len(node.gateways) <= 3
     assert node.gateways.find(chosen) is not None
+
+
+def test_packet_to_a_relay_switched_off_is_salvaged_through_the_other():
+    # gateway 0, relays 1 and 2, bulb 3: two disjoint two-hop paths.
+    mesh = MiniMesh(config=small_config())
+    for i in range(4):
+        mesh.add_node(gateway=i == 0)
+    for a, b in ((0, 1), (0, 2), (3, 1), (3, 2)):
+        mesh.link(a, b)
+    mesh.run(10000)
+    bulb = mesh.nodes[3]
+    via = mesh.index_of(bulb.gateways.find(mesh.nodes[0].address).next_hop)
+    mesh.kill(via)  # switched off at the wall; the bulb has not noticed yet
+    mesh.send_internet(3, b"salvaged")
+    mesh.run(500)
+    assert [d[1] for d in mesh.delivered if d[4] == b"salvaged"] == [0]
+    assert bulb.stats.salvaged == 1
+
+
+def test_salvage_without_another_route_drops_and_counts():
+    mesh = line(3, gateways=(0,))
+    mesh.run(10000)
+    mesh.kill(1)
+    before = mesh.nodes[2].stats.drop_count("no_route")
+    mesh.send_internet(2, b"lost")
+    mesh.run(500)
+    assert not [d for d in mesh.delivered if d[4] == b"lost"]
+    assert mesh.nodes[2].stats.salvaged == 0
+    assert mesh.nodes[2].stats.drop_count("no_route") == before + 1

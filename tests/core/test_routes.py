@@ -432,3 +432,28 @@ def test_gateway_down_from_any_neighbour_drops_an_older_route():
     assert _offer(t, s, gw(1), nh(3), 6, 0, 50) == UNFEASIBLE
     # ... but the gateway's next seqno, when it is back, is.
     assert _offer(t, s, gw(1), nh(3), 7, 100, 60) == ADDED
+
+
+# --- rule 10: the runner-up ------------------------------------------------------------------
+
+
+def test_route_keeps_the_best_feasible_runner_up():
+    t, s = _table()
+    _offer(t, s, gw(1), nh(1), 5, 100, 0)  # metric 116
+    r = t.find(gw(1))
+    assert t.backup(r, 10) is None
+    assert _offer(t, s, gw(1), nh(2), 5, 110, 10) == NOTHING  # not better: runner-up
+    assert t.backup(r, 20) == nh(2) and r.next_hop == nh(1)
+    assert _offer(t, s, gw(1), nh(3), 5, 120, 30) == NOTHING  # worse than the runner-up
+    assert t.backup(r, 40) == nh(2)
+    assert t.backup(r, 10 + HOLD) is None  # it expires like a route
+    assert _offer(t, s, gw(1), nh(2), 5, METRIC_INF, 50, health=0) == NOTHING
+    assert t.backup(r, 60) is None  # retracted
+
+
+def test_runner_up_must_be_feasible():
+    t, s = _table()
+    _offer(t, s, gw(1), nh(1), 5, 100, 0)
+    s.update(gw(1), 5, 100, 0)  # we advertised metric 100 at seqno 5
+    assert _offer(t, s, gw(1), nh(2), 5, 104, 10) == NOTHING
+    assert t.backup(t.find(gw(1)), 20) is None  # 104 >= 100: could loop back through us
