@@ -25,8 +25,10 @@
 #    removes the route whichever neighbour sent it: the gateway itself said it is down after
 #    our route was made, so the route is stale even if our next hop has not told us yet.
 # 10. Each route remembers a runner-up: the best feasible offer from another neighbour that
-#     did not win (it is not advertised and carries no traffic). A node uses it only to
-#     salvage a frame its next hop failed to take (node.py rule 7).
+#     did not win. When the next hop retracts the route, sends an unfeasible update or is
+#     lost, the runner-up takes over if it is still feasible (a feasible successor, as in
+#     EIGRP), instead of a retraction rippling downstream and a seqno request; a frame the
+#     next hop failed to take is salvaged through it (node.py rule 7).
 
 from meshbulb.compat import seqno_newer, ticks_add, ticks_diff, ticks_elapsed
 from meshbulb.wire import LOAD_GATEWAY_DOWN, METRIC_INF
@@ -55,13 +57,12 @@ class GatewayRoute:
         self.health = 0
         self.expires_ms = 0
         self.added_ms = 0
-        self.backup_hop = None  # rule 10
-        self.backup_metric = METRIC_INF
-        self.backup_expires_ms = 0
+        # Rule 10: (next_hop, seqno, adv_metric, metric, load, health, expires_ms) or None.
+        self.backup = None
 
     def set(self, next_hop, seqno, adv_metric, metric, load, health, expires_ms):
-        if next_hop == self.backup_hop:
-            self.backup_hop = None
+        if self.backup is not None and self.backup[0] == next_hop:
+            self.backup = None
         self.next_hop = next_hop
         self.seqno = seqno
         self.adv_metric = adv_metric
@@ -161,8 +162,11 @@ class GatewayTable:
             return self._lose(gw)
         if route is not None and route.next_hop == next_hop:
             if retract:
-                return self._lose(gw)
+                return self._promote(route, now_ms, sources) or self._lose(gw)
             if not sources.feasible(gw, seqno, adv_metric):
+                promoted = self._promote(route, now_ms, sources)
+                if promoted:
+                    return promoted
                 del self._routes[gw]
                 return UNFEASIBLE
             old = route.metric
@@ -174,16 +178,16 @@ class GatewayTable:
             route.set(next_hop, seqno, adv_metric, metric, load, health, expires_ms)
             return CHANGED if significant else REFRESHED
         if retract:
-            if route is not None and route.backup_hop == next_hop:
-                route.backup_hop = None
+            if route is not None and route.backup is not None and route.backup[0] == next_hop:
+                route.backup = None
             return NOTHING
         if route is not None:
             # The cheap test first: most updates from other neighbours are no better.
             old = route.metric
             if not (metric + old // 16 + 8 < old
                     or (seqno_newer(seqno, route.seqno) and metric <= old)):
-                self._offer_backup(route, gw, next_hop, seqno, adv_metric, metric, expires_ms,
-                                   now_ms, sources)
+                self._offer_backup(route, gw, next_hop, seqno, adv_metric, metric, load, health,
+                                   expires_ms, now_ms, sources)
                 return NOTHING
             if not sources.feasible(gw, seqno, adv_metric):
                 return UNFEASIBLE
@@ -200,25 +204,36 @@ class GatewayTable:
         self._routes[gw] = route
         return ADDED
 
-    def _offer_backup(self, route, gw, next_hop, seqno, adv_metric, metric, expires_ms, now_ms,
-                      sources):
+    def _offer_backup(self, route, gw, next_hop, seqno, adv_metric, metric, load, health,
+                      expires_ms, now_ms, sources):
         """Rule 10: keep the best feasible runner-up, checked only when it would change."""
-        if not (route.backup_hop is None or route.backup_hop == next_hop
-                or metric < route.backup_metric
-                or ticks_diff(now_ms, route.backup_expires_ms) >= 0):
+        b = route.backup
+        if not (b is None or b[0] == next_hop or metric < b[3]
+                or ticks_diff(now_ms, b[6]) >= 0):
             return
         if sources.feasible(gw, seqno, adv_metric):
-            route.backup_hop = next_hop
-            route.backup_metric = metric
-            route.backup_expires_ms = expires_ms
-        elif route.backup_hop == next_hop:
-            route.backup_hop = None
+            route.backup = (next_hop, seqno, adv_metric, metric, load, health, expires_ms)
+        elif b is not None and b[0] == next_hop:
+            route.backup = None
 
     def backup(self, route, now_ms):
         """Rule 10: the runner-up next hop of a route, or None."""
-        if route.backup_hop is None or ticks_diff(now_ms, route.backup_expires_ms) >= 0:
+        b = route.backup
+        if b is None or ticks_diff(now_ms, b[6]) >= 0:
             return None
-        return route.backup_hop
+        return b[0]
+
+    def _promote(self, route, now_ms, sources):
+        """Rule 10: replace a failed next hop by the runner-up if it is still feasible.
+        Returns CHANGED or SWITCHED, or NOTHING (0, false) when there is none."""
+        b = route.backup
+        route.backup = None
+        if b is None or ticks_diff(now_ms, b[6]) >= 0 or not sources.feasible(route.gw, b[1],
+                                                                              b[2]):
+            return NOTHING
+        old = route.metric
+        route.set(b[0], b[1], b[2], b[3], b[4], b[5], b[6])
+        return CHANGED if (route.metric - old) * 4 > old else SWITCHED
 
     def _lose(self, gw):
         del self._routes[gw]
@@ -244,9 +259,16 @@ class GatewayTable:
     def remove(self, gw):
         return self._routes.pop(gw, None)
 
-    def remove_via(self, next_hop):
-        """Drop every route through a lost neighbour; return the gateways lost."""
-        lost = [r.gw for r in self._routes.values() if r.next_hop == next_hop]
+    def remove_via(self, next_hop, now_ms, sources):
+        """A neighbour was lost: its routes go to their runner-ups (rule 10) or are dropped.
+        Returns the gateways lost."""
+        lost = []
+        for r in self._routes.values():
+            if r.next_hop == next_hop:
+                if not self._promote(r, now_ms, sources):
+                    lost.append(r.gw)
+            elif r.backup is not None and r.backup[0] == next_hop:
+                r.backup = None
         for gw in lost:
             del self._routes[gw]
         return lost

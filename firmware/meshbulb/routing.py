@@ -222,8 +222,10 @@ class RoutingControl:
 
     def neighbour_lost(self, entry, now_ms):
         """A neighbour expired, failed or was evicted: drop everything through it."""
-        for gw in self.gateways.remove_via(entry.node_addr):
+        for gw in self.gateways.remove_via(entry.node_addr, now_ms, self.sources):
             self._retract(gw, 0, now_ms)
+        for route in self.gateways.entries():  # runner-ups that took over expire on time
+            self.node.note_expiry(route.expires_ms)
         self.gateways.reselect(now_ms)
         self.node.routes.remove_via(entry.node_addr)
 

@@ -246,7 +246,7 @@ def test_lost_selected_route_fails_over_at_once():
     assert _offer(t, s, gw(1), nh(1), 1, METRIC_INF, 20) == LOST
     t.reselect(20)
     assert t.best() is not None and t.best().gw == gw(2)
-    t.remove_via(nh(2))
+    t.remove_via(nh(2), 30, s)
     t.reselect(30)
     assert t.best() is None
 
@@ -368,9 +368,9 @@ def test_remove_via_drops_every_route_through_a_neighbour():
     _offer(t, s, gw(1), nh(1), 1, 100, 0)
     _offer(t, s, gw(2), nh(2), 1, 100, 0)
     _offer(t, s, gw(3), nh(1), 1, 100, 0)
-    assert sorted(t.remove_via(nh(1))) == [gw(1), gw(3)]
+    assert sorted(t.remove_via(nh(1), 10, s)) == [gw(1), gw(3)]
     assert len(t) == 1 and t.find(gw(2)) is not None
-    assert t.remove_via(nh(1)) == []
+    assert t.remove_via(nh(1), 20, s) == []
     assert t.remove(gw(2)).gw == gw(2)
     assert t.remove(gw(2)) is None
 
@@ -449,6 +449,36 @@ def test_route_keeps_the_best_feasible_runner_up():
     assert t.backup(r, 10 + HOLD) is None  # it expires like a route
     assert _offer(t, s, gw(1), nh(2), 5, METRIC_INF, 50, health=0) == NOTHING
     assert t.backup(r, 60) is None  # retracted
+
+
+def test_runner_up_takes_over_when_the_next_hop_retracts_or_is_lost():
+    t, s = _table()
+    _offer(t, s, gw(1), nh(1), 5, 100, 0)  # metric 116
+    _offer(t, s, gw(1), nh(2), 5, 110, 10)  # runner-up, metric 126
+    assert _offer(t, s, gw(1), nh(1), 5, METRIC_INF, 20, health=0) == SWITCHED
+    r = t.find(gw(1))
+    assert r.next_hop == nh(2) and r.metric == 126
+    _offer(t, s, gw(1), nh(3), 5, 300, 30)  # runner-up, metric 316: much worse
+    assert t.remove_via(nh(2), 40, s) == []
+    assert r.next_hop == nh(3)
+    assert t.remove_via(nh(3), 50, s) == [gw(1)]  # no runner-up left
+    assert t.find(gw(1)) is None
+
+
+def test_unfeasible_update_from_the_next_hop_moves_to_a_feasible_runner_up():
+    t, s = _table()
+    _offer(t, s, gw(1), nh(1), 5, 100, 0)
+    _offer(t, s, gw(1), nh(2), 5, 110, 10)
+    s.update(gw(1), 5, 105, 20)  # we advertised metric 105 at seqno 5
+    # nh(1) now advertises 120 >= 105: unfeasible; nh(2)'s 110 is too: nothing to take over.
+    assert _offer(t, s, gw(1), nh(1), 5, 120, 30) == UNFEASIBLE
+    assert t.find(gw(1)) is None
+    t2, s2 = _table()
+    _offer(t2, s2, gw(1), nh(1), 5, 100, 0)
+    _offer(t2, s2, gw(1), nh(2), 5, 104, 10)
+    s2.update(gw(1), 5, 105, 20)
+    assert _offer(t2, s2, gw(1), nh(1), 5, 120, 30) == SWITCHED  # 104 < 105 is feasible
+    assert t2.find(gw(1)).next_hop == nh(2)
 
 
 def test_runner_up_must_be_feasible():
