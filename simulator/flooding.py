@@ -26,8 +26,8 @@ Rules kept here:
 7. Seeded: one numpy Generator from spec.seed for traffic, jitter and the medium.
 
 Cost: every transmission is received by every neighbour, so wall time grows with bulbs x
-packets x neighbours: a 500-bulb grid (about 20 neighbours each) takes about 35 s for 5
-minutes; a dense 5,000-bulb district (about 195 neighbours each) about 17 s per simulated
+packets x neighbours: a 500-bulb grid (about 17 neighbours each) takes about 28 s for 5
+minutes; the 4,912-bulb district.toml (about 195 neighbours each) about 21 s per simulated
 second.
 """
 
@@ -163,7 +163,7 @@ class _Flooding:
         if len(self.medium.queues[i]) < QUEUE_LIMIT:
             self.medium.send(i, None, frame)
 
-    def _verdict(self, _i: int, _j: int, _acknowledged: bool) -> None:
+    def _verdict(self, _i: int, _j: int, _acknowledged: bool, _frame: bytes) -> None:
         """Flooding sends no unicast, so there is nothing to acknowledge."""
 
     def _tick_progress(self) -> None:
