@@ -78,7 +78,7 @@ class Config:
     reassembly_max_bytes = 1500
     reassembly_timeout_ms = 5000
     hello_imin_ms = 1000
-    hello_doublings = 5  # Imax = 32 s
+    hello_doublings = 6  # Imax = 64 s
     gateway_hello_interval_ms = 2000  # fixed, so a dead gateway is noticed within seconds
     neighbour_hold_factor = 4
     link_fail_limit = 3
