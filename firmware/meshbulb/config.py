@@ -41,6 +41,7 @@ _BOUNDS = (
     ("route_hold_factor", 2, 16),
     ("triggered_delay_ms", 10, 10000),
     ("triggered_min_interval_ms", 10, 60000),
+    ("improvement_min_interval_ms", 10, 60000),
     ("seqreq_min_interval_ms", 100, 60000),
     ("gateway_seqno_min_interval_ms", 100, 60000),
     ("gateway_replace_holdoff_ms", 0, 600000),
@@ -88,6 +89,7 @@ class Config:
     route_hold_factor = 4
     triggered_delay_ms = 200
     triggered_min_interval_ms = 1000
+    improvement_min_interval_ms = 5000  # triggered updates carrying only good news
     seqreq_min_interval_ms = 2000
     gateway_seqno_min_interval_ms = 1000
     gateway_replace_holdoff_ms = 10000

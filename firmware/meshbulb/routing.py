@@ -15,6 +15,9 @@
 #    updates (after triggered_delay_ms, at most one per triggered_min_interval_ms) when a
 #    gateway is added, changes significantly, or is lost. A new seqno alone is not
 #    significant unless this node asked for it, nor is a small gain (routes.py rule 8).
+#    Good news is rate-limited harder than bad news (improvement_min_interval_ms): while a
+#    city converges, each bulb hears better routes one after another, and telling each at
+#    once made route updates half of all start-up traffic.
 # 3. A lost or unfeasible route is retracted (metric INF) in the next three updates. A node
 #    asked to forward towards a gateway it has no route to retracts that gateway too, so a
 #    neighbour still routing through it on stale information learns at once.
@@ -128,6 +131,8 @@ class RoutingControl:
         """Rule 1: one HELLO soon, but never within triggered_min_interval_ms of the last."""
         cfg = self.config
         due = ticks_add(now_ms, self._rand_below(cfg.triggered_delay_ms // 4 + 1))
+        if ticks_diff(self.trickle.next_deadline_ms(), due) <= cfg.triggered_min_interval_ms:
+            return  # Trickle beacons soon anyway (a node that just started, or a gateway)
         if self._last_hello_ms is not None:
             earliest = ticks_add(self._last_hello_ms, cfg.triggered_min_interval_ms)
             if ticks_diff(earliest, due) > 0:
@@ -183,6 +188,7 @@ class RoutingControl:
         """Apply one route entry; returns whether the gateway table changed."""
         before = self.gateways.find(gw)
         was_ours = before is not None and before.next_hop == src
+        old_metric = before.metric if before is not None else wire.METRIC_INF
         outcome = self.gateways.consider(
             gw, src, seqno, metric, cost, load, health, hold_ms, now_ms, self.sources
         )
@@ -196,7 +202,8 @@ class RoutingControl:
                 del self._wanted[gw]
                 self.trigger_update(now_ms)
             elif outcome == rt.ADDED or outcome == rt.CHANGED:
-                self.trigger_update(now_ms)
+                # A first gateway is urgent news; another one, or a better route, can wait.
+                self.trigger_update(now_ms, route.metric < old_metric and len(self.gateways) > 1)
             return True
         if outcome == rt.LOST:
             down = health == 0 and load == wire.LOAD_GATEWAY_DOWN
@@ -229,11 +236,16 @@ class RoutingControl:
         self.gateways.reselect(now_ms)
         self.node.routes.remove_via(entry.node_addr)
 
-    def trigger_update(self, now_ms):
-        due = ticks_add(now_ms, self.config.triggered_delay_ms // 2
-                        + self._rand_below(self.config.triggered_delay_ms // 2 + 1))
+    def trigger_update(self, now_ms, good_news=False):
+        """Rule 2: an update soon. Good news (another gateway learned, a much better route)
+        waits improvement_min_interval_ms after the last update; anything else (bad news, a
+        first gateway, a new neighbour to tell) only triggered_min_interval_ms."""
+        cfg = self.config
+        due = ticks_add(now_ms, cfg.triggered_delay_ms // 2
+                        + self._rand_below(cfg.triggered_delay_ms // 2 + 1))
         if self._last_update_ms is not None:
-            wait_ms = self.config.triggered_min_interval_ms - ticks_elapsed(
+            wait_ms = (cfg.improvement_min_interval_ms if good_news
+                       else cfg.triggered_min_interval_ms) - ticks_elapsed(
                 now_ms, self._last_update_ms
             )
             if wait_ms > 0 and ticks_diff(ticks_add(now_ms, wait_ms), due) > 0:
