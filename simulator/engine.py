@@ -7,11 +7,14 @@ Rules kept here:
    sees it as wrapping millisecond ticks.
 2. A bulb switched off at the wall stops; switched on again it boots a new Node with the same
    address and the same persistent frame counter (a bulb's NVS survives the power cut).
-3. Traffic: every bulb sends internet packets (and bulb-to-bulb packets to random bulbs) as
-   Poisson processes; a packet counts for a delivery ratio only when its sender (and, for
+3. Traffic: every bulb sends internet packets, bulb-to-bulb packets (to peers within
+   p2p_radius_m when set: a switch and its lamps, a home, a street; else anywhere) and group
+   messages (floods scoped to group_hops hops) as Poisson processes. An internet or
+   bulb-to-bulb packet counts for a delivery ratio only when its sender (and, for
    bulb-to-bulb, its destination) had a path to a working gateway in the true link graph
-   (links with PRR >= 0.5) in the timeline bucket it was sent in. New bulbs join by being
-   switched on for the first time at a random moment.
+   (links with PRR >= 0.5) in the timeline bucket it was sent in; a group message counts for
+   every bulb that was on and within group_hops good links of its sender. New bulbs join by
+   being switched on for the first time at a random moment.
 4. Measurements are taken after warmup_s: control bytes, deliveries, latencies. Convergence is
    the first moment every reachable bulb has a gateway route; failover the time from a gateway
    failure until no reachable bulb still selects it.
@@ -30,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import simpy
+from scipy.spatial import cKDTree
 
 from meshbulb.config import Config
 from meshbulb.node import ACT_DELIVER, ACT_TX, Node
@@ -43,6 +47,7 @@ from .results import Event, RunResult, TimeBucket, percentile
 _TICK_MASK = (1 << 30) - 1
 _PORT_INTERNET = 1
 _PORT_P2P = 2
+_PORT_GROUP = 3
 _GOOD_PRR = 0.5
 
 
@@ -77,6 +82,9 @@ class SimSpec:
     retries: int = 7  # the 802.11 short retry limit an ESP32 uses for unicast
     internet_packets_per_min: float = 1.0
     p2p_packets_per_min: float = 0.0
+    p2p_radius_m: float = 0.0  # bulb-to-bulb peers lie within this distance; 0: anywhere
+    group_messages_per_min: float = 0.0
+    group_hops: int = 3  # a group message floods this many hops around its sender
     packet_bytes: int = 100
     joins_per_min: float = 0.0
     off_fraction: float = 0.0
@@ -119,12 +127,15 @@ class Simulation:
         self.gateway_deliveries = {g: 0 for g in self.gateways}
         self.p2p_sent: dict[int, tuple[int, bool]] = {}  # packet id -> (destination, counted)
         self.p2p_delivered: set[int] = set()
+        self.group_members: dict[int, set[int]] = {}  # message id -> bulbs it should reach
+        self.group_received = 0
         self.timeline: list[TimeBucket] = []
         self.events: list[Event] = []
         self.reachable: set[int] = set()
         self.convergence_s: float | None = None
         self.failover_s: list[float] = []
         self._packet_id = 0
+        self._tree: cKDTree | None = None
         self._bucket_sent = 0
         self._bucket_delivered = 0
         self._control_total = 0
@@ -242,7 +253,7 @@ class Simulation:
         self._next_p2p(i)
         if not self.alive[i]:
             return
-        j = int(self.rng.integers(0, self.count))
+        j = self._peer_of(i)
         if j == i:
             return
         self._packet_id += 1
@@ -253,8 +264,55 @@ class Simulation:
         payload = struct.pack(">I", pid) + bytes(max(0, self.spec.packet_bytes - 4))
         self._execute(i, self.nodes[i].send(address_of(j), _PORT_P2P, payload, self._now_ms()))
 
+    def _next_group(self, i: int) -> None:
+        rate_s = self.spec.group_messages_per_min / 60.0
+        if rate_s > 0:
+            self._at(float(self.rng.exponential(1 / rate_s)), partial(self._send_group, i))
+
+    def _send_group(self, i: int) -> None:
+        """A group message: a scoped flood of group_hops hops. Its members are the bulbs
+        that are on and within group_hops good links of the sender (rule 3)."""
+        self._next_group(i)
+        if not self.alive[i]:
+            return
+        self._packet_id += 1
+        pid = self._packet_id
+        if self.env.now >= self.spec.warmup_s:
+            self.group_members[pid] = self._within_hops(i, self.spec.group_hops)
+        payload = struct.pack(">I", pid) + bytes(max(0, self.spec.packet_bytes - 4))
+        self._execute(i, self.nodes[i].broadcast(_PORT_GROUP, payload, self._now_ms(),
+                                                 self.spec.group_hops))
+
+    def _within_hops(self, i: int, hops: int) -> set[int]:
+        seen = {i}
+        frontier = [i]
+        for _ in range(hops):
+            nxt = []
+            for a in frontier:
+                for k, b in enumerate(self.links.neighbours[a]):
+                    if b not in seen and self.alive[b] and self.links.prr[a][k] >= _GOOD_PRR:
+                        seen.add(b)
+                        nxt.append(b)
+            frontier = nxt
+        seen.discard(i)
+        return seen
+
+    def _peer_of(self, i: int) -> int:
+        """Rule 3: a random bulb, within p2p_radius_m of i when the scenario sets one."""
+        if self.spec.p2p_radius_m <= 0:
+            return int(self.rng.integers(0, self.count))
+        if self._tree is None:
+            self._tree = cKDTree(self.positions_m)
+        near = self._tree.query_ball_point(self.positions_m[i], self.spec.p2p_radius_m)
+        return int(near[int(self.rng.integers(0, len(near)))])
+
     def _delivered(self, at: int, action: tuple[Any, ...]) -> None:
         _, _src, port, payload, flags = action
+        if port == _PORT_GROUP:
+            members = self.group_members.get(struct.unpack_from(">I", payload)[0])
+            if members is not None and at in members:
+                self.group_received += 1
+            return
         if port == _PORT_P2P:
             p2p = self.p2p_sent.get(struct.unpack_from(">I", payload)[0])
             if p2p is not None and p2p[0] == at:
@@ -392,10 +450,12 @@ class Simulation:
             if not self.is_gateway[i]:
                 self._next_packet(i)
                 self._next_p2p(i)
+                self._next_group(i)
         self._setup_churn()
         self._at(0.5, self._check_convergence)
         self._at(self.spec.bucket_s, self._bucket)
-        self.env.run(until=self.spec.warmup_s)
+        if self.spec.warmup_s > 0:
+            self.env.run(until=self.spec.warmup_s)
         control_start = [self.control_bytes(i) for i in range(self.count)]
         self.env.run(until=self.spec.duration_s)
         wall_s = time.perf_counter() - started
@@ -494,6 +554,8 @@ class Simulation:
             "gateway_load_cv": load_cv,
             "loops": self.loops(),
         }
+        if spec.group_messages_per_min > 0:
+            metrics["delivery_ratio_group"] = self._group_ratio()
         return RunResult(
             scenario=spec.name, seed=spec.seed, metrics=metrics,
             positions_m=[(float(x), float(y)) for x, y in self.positions_m],
@@ -501,6 +563,10 @@ class Simulation:
             control_bytes_per_node_s=per_node, latencies_ms=self.latencies_ms,
             timeline=self.timeline, airtime=airtime, events=sorted(self.events,
                                                                    key=lambda e: e.t_s))
+
+    def _group_ratio(self) -> float | None:
+        expected = sum(len(m) for m in self.group_members.values())
+        return self.group_received / expected if expected else None
 
     def _p2p_ratio(self) -> float | None:
         counted = [pid for pid, (_, c) in self.p2p_sent.items() if c]

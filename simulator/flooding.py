@@ -54,18 +54,6 @@ QUEUE_LIMIT = 16
 GOOD_PRR = 0.5
 CELL_M = 100.0
 
-FLOODING_METRICS: tuple[str, ...] = (
-    "flooding_delivery_ratio_gateway",
-    "flooding_bytes_per_node_s",
-    "flooding_transmissions_per_packet",
-    "flooding_latency_ms_p50",
-    "flooding_airtime_util_p95",
-    "flooding_wall_s",
-)
-# The routed run's frame bytes (control, data and retries) after warmup, per bulb per second:
-# what flooding_bytes_per_node_s is compared with. run.py measures it when a baseline runs.
-ROUTED_BYTES_METRIC = "routed_bytes_per_node_s"
-BASELINE_METRICS: tuple[str, ...] = (*FLOODING_METRICS, ROUTED_BYTES_METRIC)
 
 
 def run_flooding(spec: SimSpec, positions_m: np.ndarray, gateways: list[int],

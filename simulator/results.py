@@ -4,10 +4,10 @@ The runner fills a RunResult; write_outputs() turns it into metrics.json, CSV fi
 report (report.py) in one output directory.
 
 Rules kept here:
-1. metrics holds exactly the REQUIRED_METRICS keys, no more, no fewer; a value is None where
-   it does not apply (no p2p traffic, no failure to fail over from). validate() rejects any
-   other set of keys, per-node lists of different lengths, and chosen gateways that are not
-   node indices, so that a runner bug fails loudly instead of writing a wrong report.
+1. metrics holds every REQUIRED_METRICS key and may hold OPTIONAL_METRICS keys; a value is
+   None where it does not apply (no p2p traffic, no failure to fail over from). validate()
+   rejects any other key, per-node lists of different lengths, and chosen gateways that
+   are not node indices, so that a runner bug fails loudly instead of writing a wrong report.
 2. Values written to metrics.json are plain JSON: integers stay integers (numpy integers are
    converted), floats are floats, and a NaN or infinity is written as null (JSON has no NaN).
    Keys are sorted; "scenario" and "seed" sit next to the metrics.
@@ -48,6 +48,21 @@ REQUIRED_METRICS: tuple[str, ...] = (
     "loops",
 )
 
+# Present only when the scenario asks for them: group traffic, and the plain-flooding baseline
+# (flooding.py) with the routed run's own frame bytes (control, data and retries, after warmup,
+# per bulb per second), which is what flooding_bytes_per_node_s is compared with.
+FLOODING_METRICS: tuple[str, ...] = (
+    "flooding_delivery_ratio_gateway",
+    "flooding_bytes_per_node_s",
+    "flooding_transmissions_per_packet",
+    "flooding_latency_ms_p50",
+    "flooding_airtime_util_p95",
+    "flooding_wall_s",
+)
+ROUTED_BYTES_METRIC = "routed_bytes_per_node_s"
+OPTIONAL_METRICS: tuple[str, ...] = ("delivery_ratio_group", *FLOODING_METRICS,
+                                     ROUTED_BYTES_METRIC)
+
 MetricValue = float | int | None
 
 
@@ -76,7 +91,7 @@ class RunResult:
 
     scenario: str
     seed: int
-    metrics: dict[str, MetricValue]  # exactly REQUIRED_METRICS
+    metrics: dict[str, MetricValue]  # REQUIRED_METRICS, and OPTIONAL_METRICS that apply
     positions_m: list[tuple[float, float]]
     is_gateway: list[bool]
     chosen_gateway: list[int | None]  # node index of the gateway each node uses at the end
@@ -92,7 +107,7 @@ def validate(result: RunResult) -> None:
     """Raise ValueError if the result is inconsistent (rule 1)."""
     keys = set(result.metrics)
     missing = [k for k in REQUIRED_METRICS if k not in keys]
-    unknown = sorted(keys - set(REQUIRED_METRICS))
+    unknown = sorted(keys - set(REQUIRED_METRICS) - set(OPTIONAL_METRICS))
     if missing or unknown:
         raise ValueError(f"metrics: missing {missing}, unknown {unknown}")
     n = len(result.positions_m)
@@ -163,7 +178,9 @@ def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object
 
 
 def write_metrics_json(result: RunResult, path: Path) -> None:
-    doc: dict[str, object] = {k: json_metric(result.metrics[k]) for k in REQUIRED_METRICS}
+    doc: dict[str, object] = {k: json_metric(result.metrics[k])
+                              for k in (*REQUIRED_METRICS, *OPTIONAL_METRICS)
+                              if k in result.metrics}
     doc["scenario"] = result.scenario
     doc["seed"] = int(result.seed)
     text = json.dumps(doc, sort_keys=True, indent=2, allow_nan=False)

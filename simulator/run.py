@@ -25,9 +25,9 @@ import numpy as np
 
 from . import layouts
 from .engine import GatewayFailure, PowerCut, SimSpec, Simulation
-from .flooding import ROUTED_BYTES_METRIC, frame_bytes_on_air, run_flooding
+from .flooding import frame_bytes_on_air, run_flooding
 from .radio import RadioParams
-from .results import RunResult, write_outputs
+from .results import ROUTED_BYTES_METRIC, RunResult, write_outputs
 from .scenario import Scenario
 
 
@@ -78,6 +78,9 @@ def spec_of(scenario: Scenario, layout: layouts.Layout) -> SimSpec:
         retries=radio.retries,
         internet_packets_per_min=scenario.traffic.internet_packets_per_min,
         p2p_packets_per_min=scenario.traffic.p2p_packets_per_min,
+        p2p_radius_m=scenario.traffic.p2p_radius_m,
+        group_messages_per_min=scenario.traffic.group_messages_per_min,
+        group_hops=scenario.traffic.group_hops,
         packet_bytes=scenario.traffic.packet_bytes, joins_per_min=churn.joins_per_min,
         off_fraction=churn.off_fraction, mean_off_s=churn.mean_off_s if churn.diurnal else 1e12,
         power_cuts=cuts, gateway_failures=failures, core=dict(scenario.core))
@@ -102,16 +105,12 @@ def run_scenario(scenario: Scenario, out_dir: Path | None = None,
     sim = simulation_of(scenario, main_progress)
     routed_bytes = _watch_bytes(sim) if flooding else None
     result = sim.run()
-    if out_dir is not None:
-        write_outputs(result, out_dir)  # before the baseline's keys join the metrics
     if flooding:
         result.metrics.update(run_flooding(sim.spec, sim.positions_m, sim.gateways,
                                            baseline_progress))
         result.metrics[ROUTED_BYTES_METRIC] = routed_bytes() if routed_bytes else None
-        if out_dir is not None:
-            from .report import render_report  # matplotlib loads lazily, as in results.py
-
-            render_report(result, out_dir)  # again, now with the comparison
+    if out_dir is not None:
+        write_outputs(result, out_dir)
     return result
 
 

@@ -124,7 +124,9 @@ class TrafficSection:
     internet_packets_per_min: float = 1.0
     packet_bytes: int = 100
     p2p_packets_per_min: float = 0.0
+    p2p_radius_m: float = 0.0  # peers within this distance; 0: any bulb of the city
     group_messages_per_min: float = 0.0
+    group_hops: int = 3  # a group message floods this many hops around its sender
 
 
 @dataclass(frozen=True)
@@ -371,7 +373,9 @@ def _traffic(t: _Table) -> TrafficSection:
         internet_packets_per_min=t.number("internet_packets_per_min", 1.0, 0, 60_000),
         packet_bytes=t.integer("packet_bytes", 100, 1, 65535),
         p2p_packets_per_min=t.number("p2p_packets_per_min", 0.0, 0, 60_000),
+        p2p_radius_m=t.number("p2p_radius_m", 0.0, 0, 1_000_000),
         group_messages_per_min=t.number("group_messages_per_min", 0.0, 0, 60_000),
+        group_hops=t.integer("group_hops", 3, 1, 64),
     )
     t.done()
     return section

@@ -179,8 +179,17 @@ class Node:
         self._send_data(best.gw, port, payload, flags, nb)
         return self._out
 
-    def broadcast(self, port, payload, now_ms):
-        return self.send(wire.BROADCAST, port, payload, now_ms)
+    def broadcast(self, port, payload, now_ms, hops=None):
+        """Flood payload to every bulb, or only to those within `hops` hops (a group that
+        lives in one home or street need not wake the whole city)."""
+        if hops is None:
+            return self.send(wire.BROADCAST, port, payload, now_ms)
+        if not 1 <= hops <= self.config.flood_hop_limit:
+            raise ValueError("hops must be 1..%d" % self.config.flood_hop_limit)
+        self._out.clear()
+        self._check_send(wire.BROADCAST, port, payload)
+        self._send_flood(wire.BROADCAST, port, payload, 0, hops - 1)
+        return self._out
 
     def link_failed(self, link, link_addr, now_ms, frame=None):
         """The link layer could not deliver a unicast frame to link_addr (after retries);
@@ -315,8 +324,9 @@ class Node:
         for frame in self._data_frames(dst, port, payload, flags, self.config.flood_hop_limit):
             self._unicast_bytes(frame, nb)
 
-    def _send_flood(self, dst, port, payload, flags):
-        hops = self.config.flood_hop_limit
+    def _send_flood(self, dst, port, payload, flags, hops=None):
+        if hops is None:
+            hops = self.config.flood_hop_limit
         if dst != wire.BROADCAST:
             flags |= wire.F_FLOOD
         for frame in self._data_frames(dst, port, payload, flags, hops):

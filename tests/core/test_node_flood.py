@@ -1,7 +1,7 @@
 # Managed flooding of broadcasts.
 # Runs under CPython and MicroPython; helpers in meshkit.py.
 
-from meshkit import MICRO, small_config
+from meshkit import MICRO, line, small_config
 
 from meshbulb_testing.minimesh import MiniMesh
 
@@ -25,3 +25,23 @@ def test_broadcast_reaches_everyone_once_and_dense_clusters_stay_quiet():
     assert relayed <= mesh.config.flood_counter_threshold + 1, relayed
     if count >= 10:
         assert relayed < count // 2
+
+
+def test_scoped_broadcast_stops_after_its_hops():
+    mesh = line(4 if MICRO else 6)
+    mesh.run(5000)
+    mesh._handle(0, mesh.nodes[0].broadcast(1, b"this street", mesh.clock(), hops=2))
+    mesh.run(2000)
+    receivers = sorted(d[1] for d in mesh.delivered if d[4] == b"this street")
+    assert receivers == [1, 2]
+
+
+def test_scoped_broadcast_rejects_a_hop_count_out_of_range():
+    mesh = MiniMesh(config=small_config())
+    mesh.add_node()
+    for bad in (0, mesh.config.flood_hop_limit + 1):
+        try:
+            mesh.nodes[0].broadcast(1, b"x", mesh.clock(), hops=bad)
+        except ValueError:
+            continue
+        raise AssertionError("hops=%d accepted" % bad)

@@ -55,3 +55,33 @@ def test_the_same_seed_gives_the_same_run() -> None:
     first.pop("wall_s")
     second.pop("wall_s")
     assert first == second
+
+
+def test_bulb_to_bulb_peers_stay_within_the_radius() -> None:
+    spec = SimSpec(name="p2p", seed=5, duration_s=30, warmup_s=10, p2p_packets_per_min=1,
+                   p2p_radius_m=70)
+    sim = Simulation(spec, grid(100), [0])
+    for i in range(100):
+        j = sim._peer_of(i)
+        assert float(np.linalg.norm(sim.positions_m[i] - sim.positions_m[j])) <= 70
+    far = Simulation(SimSpec(name="p2p", seed=5, duration_s=30, warmup_s=10), grid(100), [0])
+    assert max(float(np.linalg.norm(far.positions_m[0] - far.positions_m[far._peer_of(0)]))
+               for _ in range(50)) > 70
+
+
+def test_group_messages_reach_the_bulbs_within_their_hops() -> None:
+    spec = SimSpec(name="group", seed=6, duration_s=120, warmup_s=30, internet_packets_per_min=0,
+                   group_messages_per_min=1, group_hops=2)
+    sim = Simulation(spec, grid(100), [0])
+    m = sim.run().metrics
+    assert sim.group_members and all(len(members) >= 2 for members in sim.group_members.values())
+    assert m["delivery_ratio_group"] is not None and m["delivery_ratio_group"] >= 0.7
+    without = Simulation(SimSpec(name="none", seed=6, duration_s=30, warmup_s=10), grid(50),
+                         [0]).run().metrics
+    assert "delivery_ratio_group" not in without
+
+
+def test_a_run_without_warmup_measures_from_the_start() -> None:
+    m = Simulation(SimSpec(name="cold", seed=7, duration_s=30, warmup_s=0), grid(50),
+                   [0]).run().metrics
+    assert m["sim_s"] == 30 and m["delivery_ratio_gateway"] is not None

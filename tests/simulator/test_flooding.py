@@ -3,20 +3,16 @@ routing at the same workload, and [baselines] turns it on from a scenario."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from meshbulb_sim.engine import SimSpec, Simulation
-from meshbulb_sim.flooding import (
-    BASELINE_METRICS,
-    FLOODING_METRICS,
-    HEADER_BYTES,
-    frame_bytes_on_air,
-    run_flooding,
-)
+from meshbulb_sim.flooding import HEADER_BYTES, frame_bytes_on_air, run_flooding
 from meshbulb_sim.radio import RadioParams, airtime_s
+from meshbulb_sim.results import FLOODING_METRICS, ROUTED_BYTES_METRIC
 from meshbulb_sim.run import run_scenario
 from meshbulb_sim.scenario import ScenarioError, parse_scenario
 
@@ -119,14 +115,16 @@ def test_baselines_mistakes_name_the_key(lines: str, expected: str) -> None:
 def test_run_scenario_with_flooding_adds_its_metrics(tmp_path: Path) -> None:
     scenario = parse_scenario(SMALL + "\n[baselines]\nflooding = true\n", "s.toml")
     result = run_scenario(scenario, tmp_path)
-    for key in BASELINE_METRICS:
+    for key in (*FLOODING_METRICS, ROUTED_BYTES_METRIC):
         assert key in result.metrics
     assert result.metrics["flooding_delivery_ratio_gateway"] is not None
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Baseline: plain flooding" in page
-    assert "flooding_delivery_ratio_gateway" not in (tmp_path / "metrics.json").read_text()
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["flooding_delivery_ratio_gateway"] == result.metrics[
+        "flooding_delivery_ratio_gateway"]
 
 
 def test_run_scenario_without_baselines_has_only_the_engine_metrics() -> None:
     result = run_scenario(parse_scenario(SMALL))
-    assert not set(result.metrics) & set(BASELINE_METRICS)
+    assert not set(result.metrics) & set((*FLOODING_METRICS, ROUTED_BYTES_METRIC))
