@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -106,7 +107,8 @@ def _bench(args: argparse.Namespace) -> int:
     figures = {"nodes": args.nodes, "minutes": args.minutes, "wall_s": round(wall_s, 2),
                "wall_us_per_bulb_minute": round(wall_s * 1e6 / (args.nodes * args.minutes), 1),
                "control_bytes_per_node_s": result.metrics["control_bytes_per_node_s"],
-               "delivery_ratio_gateway": result.metrics["delivery_ratio_gateway"]}
+               "delivery_ratio_gateway": result.metrics["delivery_ratio_gateway"],
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))
     return 0
 
