@@ -83,7 +83,7 @@ class Config:
     gateway_hello_interval_ms = 2000  # fixed, so a dead gateway is noticed within seconds
     neighbour_hold_factor = 4
     link_fail_limit = 3
-    weak_rssi_dbm = -75
+    weak_rssi_dbm = -85  # weaker links cost more than their ETX says (13 dB above ESP32 sensitivity)
     announce_rssi_dbm = -90  # links heard weaker than this get no extra HELLO (routing rule 1)
     route_update_interval_ms = 30000
     route_hold_factor = 4

@@ -302,14 +302,15 @@ def test_table_never_exceeds_max():
     assert len(t) == 3
 
 
-def test_newcomer_displaces_weakest_non_established():
+def test_newcomer_displaces_weakest_non_established_only_when_louder():
     t = _table(max_entries=3)
     _admit(t, 1, -60, 0)  # established
-    e2, _, _ = _admit(t, 2, -60, 0, established=False)
-    e3, _, _ = _admit(t, 3, -60, 0, established=False)
-    e2.rx_q = 100
-    e3.rx_q = 50
-    e, is_new, evicted = t.update(addr(4), 0, link_addr(4), -89, INTERVAL, 10)
+    _admit(t, 2, -70, 0, established=False)
+    e3, _, _ = _admit(t, 3, -80, 0, established=False)
+    # Not louder than the weakest by 3 dB: the table does not churn.
+    assert t.update(addr(4), 0, link_addr(4), -78, INTERVAL, 10) == (None, False, None)
+    assert t.find(addr(4)) is None and t.find(addr(3)) is not None
+    e, is_new, evicted = t.update(addr(5), 0, link_addr(5), -77, INTERVAL, 20)
     assert e is not None and is_new
     assert evicted is e3
     assert t.find(addr(3)) is None and t.find_by_link(link_addr(3)) is None
