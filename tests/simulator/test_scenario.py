@@ -67,15 +67,10 @@ def test_ci_scenario() -> None:
 
 
 def test_district_scenario() -> None:
-    from meshbulb_sim.layouts import clustered_homes
-
     s = load_scenario(str(SCENARIOS / "district.toml"))
-    assert s.scenario.duration_s == 600
-    layout = s.layout
-    assert layout.kind == "clustered" and layout.homes is not None
-    built = clustered_homes(layout.homes, (layout.bulbs_per_home_min, layout.bulbs_per_home_max),
-                            layout.street_spacing_m, layout.lamp_spacing_m, s.scenario.seed)
-    assert 4500 <= len(built.positions_m) <= 5500
+    assert s.scenario.duration_s == 300
+    assert s.layout.kind == "random" and s.bulb_count() == 5000
+    assert s.churn.power_cut and s.churn.gateway_failure and s.churn.off_fraction > 0
 
 
 def test_city_scenario_needs_osm_from_the_command_line() -> None:
@@ -91,7 +86,7 @@ def test_city_scenario_needs_osm_from_the_command_line() -> None:
 def test_city_scenario_with_osm() -> None:
     s = load_scenario(str(SCENARIOS / "city.toml"), {"layout.osm_file": str(MONACO)})
     assert s.layout.kind == "osm" and s.layout.osm_file == str(MONACO)
-    assert s.scenario.duration_s == 600 and s.gateways.per_bulbs == 250
+    assert s.scenario.duration_s == 300 and s.gateways.per_bulbs == 250
     assert s.bulb_count() is None
 
 
