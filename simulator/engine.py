@@ -19,6 +19,10 @@ Rules kept here:
    the first moment every reachable bulb has a gateway route; failover the time from a gateway
    failure until no reachable bulb still selects it.
 5. Seeded: one numpy Generator for the radio and churn, the core's randomness from it too.
+6. A gateway forwards internet packets through an uplink of uplink_kbit_s, one after
+   another, queueing at most _UPLINK_QUEUE_S of them; latency counts until the packet has
+   left. Every timeline bucket each gateway announces the share of it used as its load
+   (Node.set_uplink), which bulbs weigh in choosing a gateway.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ _PORT_INTERNET = 1
 _PORT_P2P = 2
 _PORT_GROUP = 3
 _GOOD_PRR = 0.5
+_UPLINK_QUEUE_S = 1.0  # a gateway queues at most this much uplink time; more is dropped
+_IP_OVERHEAD_BYTES = 28  # IPv4 + UDP headers on the uplink
 
 
 def address_of(i: int) -> bytes:
@@ -86,6 +92,7 @@ class SimSpec:
     group_messages_per_min: float = 0.0
     group_hops: int = 3  # a group message floods this many hops around its sender
     packet_bytes: int = 100
+    uplink_kbit_s: float = 20000.0  # each gateway's internet uplink
     joins_per_min: float = 0.0
     off_fraction: float = 0.0
     mean_off_s: float = 120.0
@@ -120,6 +127,8 @@ class Simulation:
         self._timer_version = [0] * self.count
         self._armed_at: list[float | None] = [None] * self.count
         self.uplink_ok = {g: True for g in self.gateways}
+        self._uplink_free_s = {g: 0.0 for g in self.gateways}  # rule 6: uplink busy until
+        self._uplink_busy_s = {g: 0.0 for g in self.gateways}  # in the current bucket
         # measurements
         self.sent: dict[int, tuple[int, float, bool]] = {}  # packet id -> (src, t, counted)
         self.latencies_ms: list[float] = []
@@ -324,11 +333,19 @@ class Simulation:
         record = self.sent.get(pid)
         if record is None or pid in self.delivered_ids:
             return
+        # Rule 6: the packet leaves through the gateway's uplink, in turn.
+        now_s = self.env.now
+        start_s = max(now_s, self._uplink_free_s[at])
+        if start_s - now_s > _UPLINK_QUEUE_S:
+            return  # the uplink's queue is full: the packet is lost
+        service_s = (len(payload) + _IP_OVERHEAD_BYTES) * 8 / (self.spec.uplink_kbit_s * 1000)
+        self._uplink_free_s[at] = start_s + service_s
+        self._uplink_busy_s[at] += service_s
         self.delivered_ids.add(pid)
         src, t_sent, counted = record
         if counted:
             self._bucket_delivered += 1
-            self.latencies_ms.append((self.env.now - t_sent) * 1000)
+            self.latencies_ms.append((start_s + service_s - t_sent) * 1000)
             self.gateway_deliveries[at] += 1
 
     # --- dynamics ------------------------------------------------------------------------
@@ -428,6 +445,11 @@ class Simulation:
                                         sum(self.alive)))
         self._control_total = control
         self._bucket_sent = self._bucket_delivered = 0
+        for g in self.gateways:  # rule 6: gateways announce how loaded their uplink is
+            load = min(255, int(255 * self._uplink_busy_s[g] / self.spec.bucket_s))
+            self._uplink_busy_s[g] = 0.0
+            if self.alive[g] and self.uplink_ok[g]:
+                self._execute(g, self.nodes[g].set_uplink(load, 255, self._now_ms()))
         self.reachable = self._reachable_now()
         if self.progress is not None:
             self.progress(self.env.now / self.spec.duration_s)

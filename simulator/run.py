@@ -81,7 +81,8 @@ def spec_of(scenario: Scenario, layout: layouts.Layout) -> SimSpec:
         p2p_radius_m=scenario.traffic.p2p_radius_m,
         group_messages_per_min=scenario.traffic.group_messages_per_min,
         group_hops=scenario.traffic.group_hops,
-        packet_bytes=scenario.traffic.packet_bytes, joins_per_min=churn.joins_per_min,
+        packet_bytes=scenario.traffic.packet_bytes,
+        uplink_kbit_s=scenario.gateways.uplink_kbit_s, joins_per_min=churn.joins_per_min,
         off_fraction=churn.off_fraction, mean_off_s=churn.mean_off_s if churn.diurnal else 1e12,
         power_cuts=cuts, gateway_failures=failures, core=dict(scenario.core))
 

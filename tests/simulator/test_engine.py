@@ -85,3 +85,16 @@ def test_a_run_without_warmup_measures_from_the_start() -> None:
     m = Simulation(SimSpec(name="cold", seed=7, duration_s=30, warmup_s=0), grid(50),
                    [0]).run().metrics
     assert m["sim_s"] == 30 and m["delivery_ratio_gateway"] is not None
+
+
+def test_a_gateway_uplink_caps_what_reaches_the_internet() -> None:
+    def run(uplink_kbit_s: float) -> dict[str, float | int | None]:
+        spec = SimSpec(name="uplink", seed=8, duration_s=90, warmup_s=30,
+                       internet_packets_per_min=6, uplink_kbit_s=uplink_kbit_s)
+        return Simulation(spec, grid(100), [0]).run().metrics
+
+    wide, narrow = run(20000), run(4)  # 100 bulbs offer about 10 kbit/s
+    assert wide["delivery_ratio_gateway"] is not None and wide["delivery_ratio_gateway"] >= 0.95
+    assert narrow["delivery_ratio_gateway"] is not None
+    assert narrow["delivery_ratio_gateway"] < 0.6
+    assert narrow["latency_ms_p50"] is not None and narrow["latency_ms_p50"] > 300
