@@ -7,9 +7,10 @@ Rules kept here:
    sees it as wrapping millisecond ticks.
 2. A bulb switched off at the wall stops; switched on again it boots a new Node with the same
    address and the same persistent frame counter (a bulb's NVS survives the power cut).
-3. Traffic: every bulb sends internet packets, bulb-to-bulb packets (to peers within
-   p2p_radius_m when set: a switch and its lamps, a home, a street; else anywhere) and group
-   messages (floods scoped to group_hops hops) as Poisson processes. An internet or
+3. Traffic: every bulb sends internet flows (a geometric number of packets each),
+   bulb-to-bulb packets (to peers within p2p_radius_m when set: a switch and its lamps, a
+   home, a street; else anywhere) and group messages (floods scoped to group_hops hops) as
+   Poisson processes. An internet or
    bulb-to-bulb packet counts for a delivery ratio only when its sender (and, for
    bulb-to-bulb, its destination) had a path to a working gateway in the true link graph
    (links with PRR >= 0.5) in the timeline bucket it was sent in; a group message counts for
@@ -53,6 +54,7 @@ _PORT_INTERNET = 1
 _PORT_P2P = 2
 _PORT_GROUP = 3
 _GOOD_PRR = 0.5
+_FLOW_PACKET_GAP_S = 0.02  # packets of one internet flow leave the bulb this far apart
 _UPLINK_QUEUE_S = 1.0  # a gateway queues at most this much uplink time; more is dropped
 _IP_OVERHEAD_BYTES = 28  # IPv4 + UDP headers on the uplink
 
@@ -87,6 +89,7 @@ class SimSpec:
     radio: RadioParams = field(default_factory=RadioParams)
     retries: int = 7  # the 802.11 short retry limit an ESP32 uses for unicast
     internet_packets_per_min: float = 1.0
+    internet_flow_packets: float = 1.0  # mean packets per internet flow (geometric)
     p2p_packets_per_min: float = 0.0
     p2p_radius_m: float = 0.0  # bulb-to-bulb peers lie within this distance; 0: anywhere
     group_messages_per_min: float = 0.0
@@ -234,13 +237,22 @@ class Simulation:
     # --- traffic -------------------------------------------------------------------------
 
     def _next_packet(self, i: int) -> None:
-        rate_s = self.spec.internet_packets_per_min / 60.0
+        """Internet flows start as a Poisson process; a flow carries a geometric number of
+        packets (mean internet_flow_packets), so internet_packets_per_min holds on average."""
+        rate_s = self.spec.internet_packets_per_min / 60.0 / self.spec.internet_flow_packets
         if rate_s <= 0:
             return
-        self._at(float(self.rng.exponential(1 / rate_s)), partial(self._send_packet, i))
+        self._at(float(self.rng.exponential(1 / rate_s)), partial(self._send_flow, i))
+
+    def _send_flow(self, i: int) -> None:
+        self._next_packet(i)
+        mean = self.spec.internet_flow_packets
+        packets = int(self.rng.geometric(1 / mean)) if mean > 1 else 1
+        self._send_packet(i)
+        for k in range(1, packets):
+            self._at(k * _FLOW_PACKET_GAP_S, partial(self._send_packet, i))
 
     def _send_packet(self, i: int) -> None:
-        self._next_packet(i)
         if not self.alive[i]:
             return
         self._packet_id += 1

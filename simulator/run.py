@@ -77,6 +77,7 @@ def spec_of(scenario: Scenario, layout: layouts.Layout) -> SimSpec:
                           radio.bitrate_kbit_s),
         retries=radio.retries,
         internet_packets_per_min=scenario.traffic.internet_packets_per_min,
+        internet_flow_packets=scenario.traffic.internet_flow_packets,
         p2p_packets_per_min=scenario.traffic.p2p_packets_per_min,
         p2p_radius_m=scenario.traffic.p2p_radius_m,
         group_messages_per_min=scenario.traffic.group_messages_per_min,

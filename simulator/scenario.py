@@ -122,6 +122,7 @@ class TrafficSection:
     """[traffic]: offered load, per bulb."""
 
     internet_packets_per_min: float = 1.0
+    internet_flow_packets: float = 1.0  # mean packets per internet flow (geometric)
     packet_bytes: int = 100
     p2p_packets_per_min: float = 0.0
     p2p_radius_m: float = 0.0  # peers within this distance; 0: any bulb of the city
@@ -371,6 +372,7 @@ def _gateways(t: _Table) -> GatewaySection:
 def _traffic(t: _Table) -> TrafficSection:
     section = TrafficSection(
         internet_packets_per_min=t.number("internet_packets_per_min", 1.0, 0, 60_000),
+        internet_flow_packets=t.number("internet_flow_packets", 1.0, 1, 10_000),
         packet_bytes=t.integer("packet_bytes", 100, 1, 65535),
         p2p_packets_per_min=t.number("p2p_packets_per_min", 0.0, 0, 60_000),
         p2p_radius_m=t.number("p2p_radius_m", 0.0, 0, 1_000_000),

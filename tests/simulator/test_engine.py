@@ -98,3 +98,19 @@ def test_a_gateway_uplink_caps_what_reaches_the_internet() -> None:
     assert narrow["delivery_ratio_gateway"] is not None
     assert narrow["delivery_ratio_gateway"] < 0.6
     assert narrow["latency_ms_p50"] is not None and narrow["latency_ms_p50"] > 300
+
+
+def test_internet_flows_carry_several_packets_at_the_same_average_rate() -> None:
+    def sent(flow_packets: float) -> tuple[int, int]:
+        spec = SimSpec(name="flows", seed=9, duration_s=120, warmup_s=0,
+                       internet_packets_per_min=6, internet_flow_packets=flow_packets)
+        sim = Simulation(spec, grid(50), [0])
+        sim.run()
+        starts = sorted(t for _, t, _ in sim.sent.values())
+        bursts = sum(1 for a, b in zip(starts, starts[1:], strict=False) if b - a < 0.05)
+        return len(sim.sent), bursts
+
+    single, single_bursts = sent(1)
+    flows, flow_bursts = sent(5)
+    assert 0.7 < flows / single < 1.3  # the same packets per minute on average
+    assert flow_bursts > 3 * single_bursts  # but they come in bursts
