@@ -25,6 +25,10 @@
 #    the failed one: in a city where bulbs are switched off at the wall, most lost packets
 #    were sent to a next hop that had just gone dark. At most _SALVAGE_SLOTS frames wait, and
 #    a frame is salvaged once per node.
+# 8. A DATA frame whose next hop is the neighbour it came from reveals a loop (routes change
+#    quietly, so a runner-up may since have come to route through us): the route through
+#    that neighbour is dropped and retracted, and the frame takes another route if there is
+#    one.
 
 from meshbulb import wire
 from meshbulb.compat import const, ticks_diff, ticks_earliest
@@ -466,10 +470,16 @@ class Node:
         self.replay.commit(src, seq)
         return None
 
-    def _forward(self, frame, hops_left, hops_taken, dst, flags, now_ms):
+    def _forward(self, frame, hops_left, hops_taken, dst, flags, now_ms, link_src=None):
         if hops_left == 0:
             return "hop_limit"
         nb = self._next_hop(dst, flags, now_ms)
+        if nb is not None and nb.link_addr == link_src:
+            # Rule 8: the frame would go straight back to the neighbour it came from.
+            self.control.bounced(dst, nb.node_addr, now_ms)
+            nb = self._next_hop(dst, flags, now_ms)
+            if nb is not None and nb.link_addr == link_src:
+                nb = None
         if nb is None:
             return "no_route"
         self._forward_to(frame, hops_left, hops_taken, nb)
@@ -574,7 +584,7 @@ class Node:
             return None
         if flags & wire.F_ANY_GW:
             self.control.stale_forward(dst, now_ms)
-        return self._forward(frame, hops_left, hops_taken, dst, flags, now_ms)
+        return self._forward(frame, hops_left, hops_taken, dst, flags, now_ms, link_src)
 
     def _deliver(self, src, port, frame, body_off, body_len, frag, flags, seq, now_ms):
         if frag is None:

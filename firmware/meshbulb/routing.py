@@ -227,6 +227,17 @@ class RoutingControl:
         if self.gateways.find(gw) is None:
             self._retract(gw, 0, now_ms)
 
+    def bounced(self, dst, via, now_ms):
+        """node.py rule 8: traffic for dst came back from via, our next hop towards it."""
+        route = self.gateways.find(dst)
+        if route is not None and route.next_hop == via:
+            self.gateways.remove(dst)
+            self._retract(dst, route.seqno, now_ms)
+            self.gateways.reselect(now_ms)
+        cached = self.node.routes.find(dst, now_ms)
+        if cached is not None and cached.next_hop == via:
+            self.node.routes.remove(dst)
+
     def neighbour_lost(self, entry, now_ms):
         """A neighbour expired, failed or was evicted: drop everything through it."""
         for gw in self.gateways.remove_via(entry.node_addr, now_ms, self.sources):

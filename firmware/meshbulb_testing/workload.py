@@ -92,9 +92,11 @@ def fill_tables(node, load, now_ms, routes=64, floods=256, gateways=8):
     extra = [addr_of(900 + i) for i in range(gateways)]
     for i in range(len(load.neighbours)):
         node.receive(load.route(i, extra), 0, load.neighbours[i], -60, now_ms)
-    for k in range(routes):
+    route = node.gateways.find(extra[0])
+    senders = [n for n in load.neighbours if route is None or n != route.next_hop]
+    for k in range(routes):  # from neighbours that are not our next hop (that would bounce)
         frame = load.data(addr_of(3000 + k), extra[0], wire.F_ANY_GW)
-        node.receive(frame, 0, load.neighbours[k % len(load.neighbours)], -60, now_ms)
+        node.receive(frame, 0, senders[k % len(senders)], -60, now_ms)
     for k in range(floods):
         frame = load.data(addr_of(7000 + k), wire.BROADCAST, 0)
         node.receive(frame, 0, load.neighbours[k % len(load.neighbours)], -60, now_ms)

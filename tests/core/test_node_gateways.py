@@ -113,3 +113,19 @@ def test_salvage_without_another_route_drops_and_counts():
     assert not [d for d in mesh.delivered if d[4] == b"lost"]
     assert mesh.nodes[2].stats.salvaged == 0
     assert mesh.nodes[2].stats.drop_count("no_route") == before + 1
+
+
+def test_a_frame_that_would_bounce_back_drops_the_looping_route():
+    mesh = line(3, gateways=(0,))
+    mesh.run(10000)
+    relay, bulb = mesh.nodes[1], mesh.nodes[2]
+    gw = mesh.nodes[0].address
+    # Pretend the relay's route now points back at the bulb (a stale runner-up took over).
+    relay.gateways.find(gw).next_hop = bulb.address
+    buf = bytearray(wire.HEADER_LEN + wire.DATA_FIXED + 4)
+    wire.pack_header(buf, wire.T_DATA, wire.F_ANY_GW, 0, 16, 1, bulb.address, gw, 12345)
+    end = wire.pack_data_header(buf, wire.HEADER_LEN, 1, 4)
+    buf[end:end + 4] = b"loop"
+    actions = relay.receive(bytes(buf), 0, bulb.address, -60, mesh.clock())
+    assert [a[2] for a in actions if a[0] == 1] == [gw]  # not back: to the gateway it hears
+    assert relay.gateways.find(gw) is None  # the looping route is gone (and retracted)
