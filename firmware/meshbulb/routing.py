@@ -31,6 +31,10 @@
 # 7. A gateway beacons HELLOs at a short fixed interval instead of Trickle's, so that its
 #    neighbours notice within seconds when it dies silently and retract it. There are few
 #    gateways, so the extra beacons cost little airtime.
+# 8. A node that restarted has lost its routes and feasibility distances. Its neighbours
+#    drop their routes through it when its HELLO shows the restart, and it takes no route
+#    update before it has sent its first HELLO; otherwise it could learn a route back through
+#    a neighbour that still routes through it (loops after power cuts in the simulator).
 
 from meshbulb import routes as rt
 from meshbulb import wire
@@ -113,6 +117,10 @@ class RoutingControl:
         heard = entry.hello_received(hello_seq, initial_quality(rssi_dbm, cfg.weak_rssi_dbm))
         if heard == HELLO_DUPLICATE:
             return "duplicate"
+        if heard == HELLO_RESTART and not is_new:
+            # Rule 8: what it advertised went with its memory. Routed through it still, we
+            # would be the route it learns first: a loop until its first update reached us.
+            self.neighbour_lost(entry, now_ms)
         was_bidirectional = entry.tx_q > 0
         entry.tx_q = wire.hello_quality_for(frame, off, count, self.node.address)
         entry.is_gateway = bool(flags & wire.F_GATEWAY)
@@ -162,6 +170,8 @@ class RoutingControl:
         parsed = wire.parse_route(frame, off, plen)
         if parsed is None:
             return "bad_payload"
+        if self._last_hello_ms is None:
+            return "not_neighbour"  # rule 8: not before our neighbours know we restarted
         nb = self.neighbours.find(src)
         if nb is None or nb.link_addr != link_src:
             return "not_neighbour"

@@ -78,7 +78,10 @@ class Workload:
         return self.data(src, wire.BROADCAST, 0), self.neighbours[i]
 
     def warm_up(self, node, now_ms):
-        """Make every neighbour bidirectional and teach the node its gateway routes."""
+        """Make every neighbour bidirectional and teach the node its gateway routes. The
+        node sends its first HELLO first (it takes no routes before that): now_ms must be
+        at least 1 s after the node started."""
+        node.tick(now_ms)
         for _ in range(2):
             for i in range(len(self.neighbours)):
                 node.receive(self.hello(i), 0, self.neighbours[i], -60, now_ms)
