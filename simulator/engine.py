@@ -10,12 +10,11 @@ Rules kept here:
 3. Traffic: every bulb sends internet flows (a geometric number of packets each),
    bulb-to-bulb packets (to peers within p2p_radius_m when set: a switch and its lamps, a
    home, a street; else anywhere) and group messages (floods scoped to group_hops hops) as
-   Poisson processes. An internet or
-   bulb-to-bulb packet counts for a delivery ratio only when its sender (and, for
-   bulb-to-bulb, its destination) had a path to a working gateway in the true link graph
-   (links with PRR >= 0.5) in the timeline bucket it was sent in; a group message counts for
-   every bulb that was on and within group_hops good links of its sender. New bulbs join by
-   being switched on for the first time at a random moment.
+   Poisson processes. An internet or bulb-to-bulb packet counts for a delivery ratio only
+   when its sender (and, for bulb-to-bulb, its destination) had a path to a working gateway
+   in the true link graph (links with PRR >= 0.5) in the timeline bucket it was sent in; a
+   group message counts for every bulb that was on and within group_hops good links of its
+   sender. New bulbs join by being switched on for the first time at a random moment.
 4. Measurements are taken after warmup_s: control bytes, deliveries, latencies. Convergence is
    the first moment every reachable bulb has a gateway route; failover the time from a gateway
    failure until no reachable bulb still selects it.
@@ -305,18 +304,7 @@ class Simulation:
                                                  self.spec.group_hops))
 
     def _within_hops(self, i: int, hops: int) -> set[int]:
-        seen = {i}
-        frontier = [i]
-        for _ in range(hops):
-            nxt = []
-            for a in frontier:
-                for k, b in enumerate(self.links.neighbours[a]):
-                    if b not in seen and self.alive[b] and self.links.prr[a][k] >= _GOOD_PRR:
-                        seen.add(b)
-                        nxt.append(b)
-            frontier = nxt
-        seen.discard(i)
-        return seen
+        return set(self._good_hops([i], hops)) - {i}
 
     def _peer_of(self, i: int) -> int:
         """Rule 3: a random bulb, within p2p_radius_m of i when the scenario sets one."""
@@ -432,19 +420,29 @@ class Simulation:
 
     # --- measurement ---------------------------------------------------------------------
 
-    def _reachable_now(self) -> set[int]:
-        """Rule 3: bulbs with a path of good links to an alive gateway with a working uplink."""
-        frontier = [g for g in self.gateways if self.alive[g] and self.uplink_ok[g]]
-        seen = set(frontier)
-        while frontier:
+    def _good_hops(self, sources: list[int], max_hops: int | None = None) -> dict[int, int]:
+        """Hop counts from the nearest of sources over good links (PRR >= 0.5) between bulbs
+        that are on: the true link graph of rule 3 and the oracle."""
+        hops = {s: 0 for s in sources}
+        frontier = list(sources)
+        depth = 0
+        while frontier and (max_hops is None or depth < max_hops):
+            depth += 1
             nxt = []
             for i in frontier:
                 for k, j in enumerate(self.links.neighbours[i]):
-                    if j not in seen and self.alive[j] and self.links.prr[i][k] >= _GOOD_PRR:
-                        seen.add(j)
+                    if j not in hops and self.alive[j] and self.links.prr[i][k] >= _GOOD_PRR:
+                        hops[j] = depth
                         nxt.append(j)
             frontier = nxt
-        return seen
+        return hops
+
+    def _working_gateways(self) -> list[int]:
+        return [g for g in self.gateways if self.alive[g] and self.uplink_ok[g]]
+
+    def _reachable_now(self) -> set[int]:
+        """Rule 3: bulbs with a path of good links to an alive gateway with a working uplink."""
+        return set(self._good_hops(self._working_gateways()))
 
     def control_bytes(self, i: int) -> int:
         """Control bytes node i sent since the start, across reboots."""
@@ -536,17 +534,7 @@ class Simulation:
 
     def _oracle_hops(self) -> dict[int, int]:
         """Shortest hop counts to the nearest working gateway over good links (the oracle)."""
-        frontier = [g for g in self.gateways if self.alive[g] and self.uplink_ok[g]]
-        hops = {g: 0 for g in frontier}
-        while frontier:
-            nxt = []
-            for i in frontier:
-                for k, j in enumerate(self.links.neighbours[i]):
-                    if j not in hops and self.alive[j] and self.links.prr[i][k] >= _GOOD_PRR:
-                        hops[j] = hops[i] + 1
-                        nxt.append(j)
-            frontier = nxt
-        return hops
+        return self._good_hops(self._working_gateways())
 
     def _result(self, control_start: list[int], wall_s: float) -> RunResult:
         spec = self.spec
