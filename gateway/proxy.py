@@ -85,6 +85,13 @@ class _Proxy:
             writer.close()
         self._writers.clear()
 
+    async def _release(self, writer: asyncio.StreamWriter) -> None:
+        """A client connection is done: flush what is left and close it."""
+        self._writers.discard(writer)
+        with contextlib.suppress(OSError, RuntimeError):
+            await writer.drain()
+        writer.close()
+
 
 class Socks5Proxy(_Proxy):
 
@@ -135,10 +142,7 @@ class Socks5Proxy(_Proxy):
                 UnicodeError, ValueError):
             pass
         finally:
-            self._writers.discard(writer)
-            with contextlib.suppress(OSError, RuntimeError):
-                await writer.drain()
-            writer.close()
+            await self._release(writer)
 
 
 class HttpConnectProxy(_Proxy):
@@ -177,7 +181,4 @@ class HttpConnectProxy(_Proxy):
                 ConnectionError, OSError, ValueError):
             pass
         finally:
-            self._writers.discard(writer)
-            with contextlib.suppress(OSError, RuntimeError):
-                await writer.drain()
-            writer.close()
+            await self._release(writer)
