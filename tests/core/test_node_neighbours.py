@@ -1,5 +1,7 @@
 # Neighbour discovery and link-failure handling of a Node.
 # Runs under CPython and MicroPython; helpers in meshkit.py.
+# micropython-heap: 150k (multi-node meshes share the heap of one bulb; at 110k they fit only
+# by a few hundred bytes, so the length of the temporary path decided the outcome)
 
 from meshkit import small_config
 
