@@ -44,6 +44,7 @@ from meshbulb.node import ACT_DELIVER, ACT_TX, Node
 from meshbulb.seqstore import MemoryStore
 from meshbulb.wire import F_ANY_GW
 
+from .heap import long_lived_heap
 from .medium import Medium
 from .radio import LinkTable, RadioParams, build_links
 from .results import Event, RunResult, TimeBucket, percentile
@@ -486,10 +487,11 @@ class Simulation:
         self._setup_churn()
         self._at(0.5, self._check_convergence)
         self._at(self.spec.bucket_s, self._bucket)
-        if self.spec.warmup_s > 0:
-            self.env.run(until=self.spec.warmup_s)
-        control_start = [self.control_bytes(i) for i in range(self.count)]
-        self.env.run(until=self.spec.duration_s)
+        with long_lived_heap():
+            if self.spec.warmup_s > 0:
+                self.env.run(until=self.spec.warmup_s)
+            control_start = [self.control_bytes(i) for i in range(self.count)]
+            self.env.run(until=self.spec.duration_s)
         wall_s = time.perf_counter() - started
         return self._result(control_start, wall_s)
 
