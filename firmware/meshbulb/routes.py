@@ -8,7 +8,11 @@
 # 3. An update from another neighbour replaces the route only when feasible and better by a
 #    hysteresis margin, or when it carries a newer seqno at no worse metric.
 # 4. A new gateway enters a full table only by displacing the worst entry, never the one that
-#    currently carries our traffic, and at most once per replace_holdoff_ms.
+#    currently carries our traffic, at most once per replace_holdoff_ms, and only when its
+#    metric is better by a quarter. Without that margin, where more gateways are in reach
+#    than the table holds, link jitter swapped the last places back and forth: every bulb
+#    replaced a gateway every two minutes, and each swap cost triggered updates and
+#    retractions downstream.
 # 5. Routes expire when not refreshed within the hold time the neighbour's interval implies.
 # 6. The gateway that carries traffic (the selected one) has the lowest score: path metric
 #    weighed by the load and uplink health the gateway announces. Selection is sticky: a
@@ -250,7 +254,7 @@ class GatewayTable:
         for route in self._routes.values():
             if route is not protected and (worst is None or route.metric > worst.metric):
                 worst = route
-        if worst is None or metric >= worst.metric:
+        if worst is None or metric + metric // 4 >= worst.metric:
             return False
         del self._routes[worst.gw]
         self._last_replace_ms = now_ms

@@ -262,6 +262,19 @@ def test_full_table_refuses_newcomer_no_better_than_worst():
     assert t.find(gw(3)) is None and len(t) == 2
 
 
+def test_full_table_refuses_newcomer_better_by_less_than_a_quarter():
+    # Rule 4: where more gateways are in reach than the table holds, near-equal ones must
+    # not swap places on every jitter of the link estimates.
+    t, s = _table(max_entries=2)
+    _offer(t, s, gw(1), nh(1), 1, 100, 0)
+    _offer(t, s, gw(2), nh(1), 1, 400, 0)
+    worst = t.find(gw(2)).metric
+    assert _offer(t, s, gw(3), nh(2), 1, worst * 4 // 5 - 1, 0) == FULL
+    assert t.find(gw(2)) is not None
+    assert _offer(t, s, gw(3), nh(2), 1, worst * 3 // 4 - 20, 0) == ADDED
+    assert t.find(gw(2)) is None
+
+
 def test_full_table_newcomer_displaces_worst():
     t, s = _table(max_entries=3)
     _offer(t, s, gw(1), nh(1), 1, 100, 0)
@@ -301,9 +314,9 @@ def test_replacement_at_most_once_per_holdoff():
     _offer(t, s, gw(1), nh(1), 1, 50, start)
     _offer(t, s, gw(2), nh(1), 1, 900, start)
     t.reselect(start)
-    assert _offer(t, s, gw(3), nh(2), 1, 800, start) == ADDED
-    assert _offer(t, s, gw(4), nh(2), 1, 700, ticks_add(start, HOLDOFF - 1)) == FULL
-    assert _offer(t, s, gw(4), nh(2), 1, 700, ticks_add(start, HOLDOFF)) == ADDED
+    assert _offer(t, s, gw(3), nh(2), 1, 600, start) == ADDED
+    assert _offer(t, s, gw(4), nh(2), 1, 400, ticks_add(start, HOLDOFF - 1)) == FULL
+    assert _offer(t, s, gw(4), nh(2), 1, 400, ticks_add(start, HOLDOFF)) == ADDED
     assert t.find(gw(3)) is None and t.find(gw(1)) is not None
 
 
@@ -381,11 +394,11 @@ def test_replacement_allowed_again_after_a_long_quiet_period():
     _offer(t, s, gw(1), nh(1), 1, 50, 0)
     _offer(t, s, gw(2), nh(1), 1, 900, 0)
     t.reselect(0)
-    assert _offer(t, s, gw(3), nh(2), 1, 800, 0) == ADDED
+    assert _offer(t, s, gw(3), nh(2), 1, 600, 0) == ADDED
     # Routes are refreshed and housekept regularly, as a node does, for ~6.2 days.
     for now in (2 * HOLDOFF, 1 << 28, (1 << 29) + 2 * HOLDOFF):
         _offer(t, s, gw(1), nh(1), 1, 50, now)
-        _offer(t, s, gw(3), nh(2), 1, 800, now)
+        _offer(t, s, gw(3), nh(2), 1, 600, now)
         t.expire(now)
         t.reselect(now)
     later = (1 << 29) + 2 * HOLDOFF
