@@ -38,6 +38,7 @@ _BOUNDS = (
     ("weak_rssi_dbm", -120, 0),
     ("announce_rssi_dbm", -120, 0),
     ("route_update_interval_ms", 1000, 600000),
+    ("route_update_doublings", 0, 8),
     ("route_hold_factor", 2, 16),
     ("triggered_delay_ms", 10, 10000),
     ("triggered_min_interval_ms", 10, 60000),
@@ -85,7 +86,8 @@ class Config:
     link_fail_limit = 3
     weak_rssi_dbm = -85  # weaker links cost more than their ETX says (13 dB above ESP32 sensitivity)
     announce_rssi_dbm = -90  # links heard weaker than this get no extra HELLO (routing rule 1)
-    route_update_interval_ms = 30000
+    route_update_interval_ms = 30000  # after any news; doubles while nothing changes
+    route_update_doublings = 2  # so a quiet bulb sends one every 120 s
     route_hold_factor = 4
     triggered_delay_ms = 200
     triggered_min_interval_ms = 1000
@@ -130,9 +132,12 @@ class Config:
         if 2 * widest_ring * self.discovery_per_hop_ms >= _TIMER_LIMIT_MS:
             raise ConfigError("discovery_per_hop_ms=%d makes the widest discovery ring wait "
                               "longer than %d ms" % (self.discovery_per_hop_ms, _TIMER_LIMIT_MS))
-        if self.route_update_interval_ms * self.route_hold_factor >= _TIMER_LIMIT_MS:
-            raise ConfigError("route_hold_factor=%d makes routes live longer than %d ms"
-                              % (self.route_hold_factor, _TIMER_LIMIT_MS))
+        longest_update_ms = self.route_update_interval_ms << self.route_update_doublings
+        if longest_update_ms * self.route_hold_factor >= _TIMER_LIMIT_MS:
+            raise ConfigError("route_hold_factor=%d with route_update_doublings=%d makes routes "
+                              "live longer than %d ms" % (self.route_hold_factor,
+                                                          self.route_update_doublings,
+                                                          _TIMER_LIMIT_MS))
 
     @staticmethod
     def keys():

@@ -11,16 +11,24 @@
 #    triggered_min_interval_ms), ahead of the route update it triggers. Links heard below
 #    announce_rssi_dbm are left to Trickle: near the edge of range they come and go every
 #    few HELLOs, and in a 1,000-bulb city they caused 90 % of the extra HELLOs.
-# 2. Route updates go out periodically (route_update_interval_ms, jittered) and as triggered
-#    updates (after triggered_delay_ms, at most one per triggered_min_interval_ms) when a
-#    gateway is added, changes significantly, or is lost. A new seqno alone is not
+# 2. Route updates go out periodically and as triggered updates (after triggered_delay_ms,
+#    at most one per triggered_min_interval_ms) when a gateway is added, changes
+#    significantly, or is lost. The periodic interval is route_update_interval_ms (jittered)
+#    after any triggered update and doubles with each quiet one, route_update_doublings
+#    times, as RPL's Trickle does for DIOs; each update announces the interval it starts,
+#    which sets how long receivers hold its routes. A quiet city sent 30 % of its frames as
+#    periodic updates that told nothing new. A new seqno alone is not
 #    significant unless this node asked for it, nor is a small gain (routes.py rule 8).
 #    Good news is rate-limited harder than bad news (improvement_min_interval_ms): while a
 #    city converges, each bulb hears better routes one after another, and telling each at
 #    once made route updates half of all start-up traffic.
 # 3. A lost or unfeasible route is retracted (metric INF) in the next three updates. A node
 #    asked to forward towards a gateway it has no route to retracts that gateway too, so a
-#    neighbour still routing through it on stale information learns at once.
+#    neighbour still routing through it on stale information learns at once; but only if
+#    it advertised that gateway within the longest time a neighbour holds its routes.
+#    Otherwise no neighbour can route that way through it: the frame was salvaged or sent
+#    on towards another gateway (any-gateway traffic), and retracting on every such frame
+#    kept a city's route updates 30 % higher.
 # 4. Without a feasible route to a gateway, the node sends a seqno request towards it,
 #    rate-limited; the gateway answers with a new seqno, which makes routes feasible again.
 # 5. Advertising a route updates its feasibility distance (sources.py).
@@ -92,6 +100,9 @@ class RoutingControl:
         self._triggered_ms = None
         self._hello_due_ms = None
         self._last_hello_ms = None
+        self._update_interval_ms = config.route_update_interval_ms  # rule 2
+        self._hold_max_ms = ((config.route_update_interval_ms << config.route_update_doublings)
+                             * config.route_hold_factor)  # the longest a route of ours lives
         self._periodic_ms = ticks_add(now_ms, self._jittered(config.route_update_interval_ms))
         if is_gateway:
             self.trigger_update(now_ms)
@@ -202,6 +213,8 @@ class RoutingControl:
         outcome = self.gateways.consider(
             gw, src, seqno, metric, cost, load, health, hold_ms, now_ms, self.sources
         )
+        if outcome == rt.NOTHING:  # most entries: no better than what we have
+            return False
         if (outcome == rt.ADDED or outcome == rt.CHANGED or outcome == rt.REFRESHED
                 or outcome == rt.SWITCHED):
             route = self.gateways.find(gw)
@@ -234,7 +247,10 @@ class RoutingControl:
 
     def stale_forward(self, gw, now_ms):
         """Rule 3: someone sent us traffic for gw, which we have no route to."""
-        if self.gateways.find(gw) is None:
+        if self.gateways.find(gw) is not None or gw in self._retractions:
+            return
+        advertised = self.sources.find(gw)
+        if advertised is not None and ticks_elapsed(now_ms, advertised[2]) < self._hold_max_ms:
             self._retract(gw, 0, now_ms)
 
     def bounced(self, dst, via, now_ms):
@@ -272,6 +288,7 @@ class RoutingControl:
             if wait_ms > 0 and ticks_diff(ticks_add(now_ms, wait_ms), due) > 0:
                 due = ticks_add(now_ms, wait_ms)
         self._triggered_ms = ticks_earliest(self._triggered_ms, due)
+        self._update_interval_ms = cfg.route_update_interval_ms
 
     def send_update(self, now_ms):
         node = self.node
@@ -308,13 +325,15 @@ class RoutingControl:
             del self._retractions[gw]
         self._last_update_ms = now_ms
         self._triggered_ms = None
-        self._periodic_ms = ticks_add(now_ms,
-                                      self._jittered(self.config.route_update_interval_ms))
+        interval_ms = self._update_interval_ms  # rule 2: the interval this update starts
+        self._periodic_ms = ticks_add(now_ms, self._jittered(interval_ms))
+        longest_ms = self.config.route_update_interval_ms << self.config.route_update_doublings
+        self._update_interval_ms = min(2 * interval_ms, longest_ms)
         if self._retractions:  # repeat retractions soon, not at the next periodic update
             self.trigger_update(now_ms)
         if count == 0:
             return
-        interval_ds = self.config.route_update_interval_ms // 100
+        interval_ds = interval_ms // 100
         buf[wire.HEADER_LEN] = interval_ds >> 8
         buf[wire.HEADER_LEN + 1] = interval_ds & 0xFF
         buf[wire.HEADER_LEN + 2] = count

@@ -1,0 +1,90 @@
+# When route updates go out (routing.py rules 2 and 3): periodic updates space out while
+# nothing changes, news brings them back to the base interval, and traffic for an unknown
+# gateway retracts it only where a neighbour could still be routing it through us.
+# Runs under CPython and MicroPython; helpers in meshkit.py.
+
+from meshkit import line, small_config
+
+from meshbulb import wire
+from meshbulb_testing.minimesh import NodePair
+
+BASE_DS = small_config().route_update_interval_ms // 100
+LONGEST_DS = BASE_DS << small_config().route_update_doublings
+
+
+def _route_log(mesh, sender):
+    """Every ROUTE frame sender transmits: (time_ms, announced interval_ds, entries)."""
+    log = []
+
+    def tap(frame):
+        header = wire.parse_header(frame, 250)
+        if isinstance(header, str) or header[0] != wire.T_ROUTE or header[5] != sender:
+            return
+        interval_ds, count = wire.parse_route(frame, wire.HEADER_LEN, header[8])
+        entries = [wire.route_entry(frame, wire.HEADER_LEN + wire.ROUTE_FIXED
+                                    + k * wire.ROUTE_ENTRY) for k in range(count)]
+        log.append((mesh.now_ms, interval_ds, entries))
+
+    mesh.tap = tap
+    return log
+
+
+def test_quiet_updates_space_out_to_the_longest_interval_and_announce_it():
+    pair = NodePair(gateway=True, config=small_config())
+    log = _route_log(pair, pair.nodes[0].address)
+    pair.run(15 * 60000)
+    assert pair.nodes[0].best_gateway() == pair.nodes[1].address
+    announced = [entry[1] for entry in log]
+    assert announced[0] == BASE_DS and announced[-3:] == [LONGEST_DS] * 3
+    # Each update comes within the interval the one before announced (receivers hold its
+    # routes for a multiple of it); quiet ones no sooner than the jitter allows.
+    for before, after in zip(log, log[1:]):
+        assert after[0] - before[0] <= before[1] * 100 + 50, (before, after)
+    for before, after in zip(log[-4:], log[-3:]):
+        assert after[0] - before[0] >= before[1] * 75, (before, after)
+    assert len(log) <= 2 + 15 * 60 // (LONGEST_DS * 3 // 40)
+
+
+def test_news_brings_updates_back_to_the_base_interval():
+    pair = NodePair(gateway=True, config=small_config())
+    log = _route_log(pair, pair.nodes[0].address)
+    pair.run(10 * 60000)
+    assert log[-1][1] == LONGEST_DS
+    quiet = len(log)
+    down_ms = pair.now_ms
+    pair._handle(1, pair.nodes[1].set_uplink(0, 0, pair.clock()))  # the gateway goes down
+    pair.run(5000)
+    assert len(log) > quiet, "the lost gateway went unannounced"
+    assert log[quiet][1] == BASE_DS
+    assert log[quiet][0] - down_ms < 2000
+
+
+def _mentions(log, gw):
+    return [entry for entry in log if any(e[0] == gw for e in entry[2])]
+
+
+def test_traffic_for_a_gateway_never_advertised_retracts_nothing():
+    mesh = line(3, gateways=(2,))
+    mesh.run(20000)
+    relay = mesh.nodes[1]
+    log = _route_log(mesh, relay.address)
+    stranger = b"\x06\x00\x00\x00\x00\x77"
+    relay.control.stale_forward(stranger, mesh.clock())
+    mesh._schedule_tick(1)
+    mesh.run(5000)
+    assert _mentions(log, stranger) == []
+
+
+def test_traffic_for_a_gateway_advertised_and_lost_retracts_it():
+    mesh = line(3, gateways=(2,))
+    mesh.run(20000)
+    relay = mesh.nodes[1]
+    gw = mesh.nodes[2].address
+    log = _route_log(mesh, relay.address)
+    relay.gateways.remove(gw)  # as if the route had just been lost
+    relay.control.stale_forward(gw, mesh.clock())
+    mesh._schedule_tick(1)
+    mesh.run(3000)
+    retractions = _mentions(log, gw)
+    assert retractions, "the relay kept quiet about a gateway it had advertised"
+    assert [e[2] for e in retractions[0][2] if e[0] == gw] == [wire.METRIC_INF]
