@@ -42,6 +42,7 @@ _DATA_FLAGS = const(0xF0)  # every other type carries flags 0
 # Payload layouts.
 HELLO_FMT = ">BHHB"  # flags, hello_seq, interval_ds, entry count
 F_GATEWAY = const(0x01)  # HELLO payload flag: the sender is a gateway
+F_NO_ROUTE = const(0x02)  # HELLO payload flag: the sender has no route to any gateway yet
 HELLO_FIXED = const(6)
 HELLO_ENTRY = const(7)  # neighbour address (6), reception quality 0..255 (1)
 ROUTE_FMT = ">HB"  # update interval_ds, entry count
@@ -120,7 +121,7 @@ def parse_hello(frame, off, length):
     flags, hello_seq, interval_ds, count = struct.unpack_from(HELLO_FMT, frame, off)
     if length != HELLO_FIXED + count * HELLO_ENTRY or interval_ds == 0:
         return None
-    if flags & ~F_GATEWAY:
+    if flags & ~(F_GATEWAY | F_NO_ROUTE):
         return None
     return flags, hello_seq, interval_ds, count
 

@@ -2,11 +2,12 @@
 # nothing changes, news brings them back to the base interval, and traffic for an unknown
 # gateway retracts it only where a neighbour could still be routing it through us.
 # Runs under CPython and MicroPython; helpers in meshkit.py.
+# micropython-heap: 150k (three-node meshes share the heap of one bulb, as in the other mesh files)
 
 from meshkit import line, small_config
 
 from meshbulb import wire
-from meshbulb_testing.minimesh import NodePair
+from meshbulb_testing.minimesh import MiniMesh, NodePair
 
 BASE_DS = small_config().route_update_interval_ms // 100
 LONGEST_DS = BASE_DS << small_config().route_update_doublings
@@ -57,6 +58,40 @@ def test_news_brings_updates_back_to_the_base_interval():
     assert len(log) > quiet, "the lost gateway went unannounced"
     assert log[quiet][1] == BASE_DS
     assert log[quiet][0] - down_ms < 2000
+
+
+def _quiet_gateway_and_bulb():
+    mesh = MiniMesh(config=small_config())
+    mesh.add_node(gateway=True)
+    mesh.add_node()
+    mesh.link(0, 1)
+    mesh.run(5 * 60000)
+    assert mesh.nodes[1].best_gateway() == mesh.nodes[0].address
+    return mesh
+
+
+def test_a_new_neighbour_without_routes_gets_an_update_at_once():
+    mesh = _quiet_gateway_and_bulb()
+    log = _route_log(mesh, mesh.nodes[1].address)
+    start_ms = mesh.now_ms
+    mesh.add_node()  # a bulb screwed in next to bulb 1 only
+    mesh.link(1, 2)
+    mesh.run(5000)
+    assert log and log[0][0] - start_ms < 5000
+    assert mesh.nodes[2].best_gateway() == mesh.nodes[0].address
+
+
+def test_a_new_neighbour_that_has_routes_waits_for_the_next_update():
+    mesh = _quiet_gateway_and_bulb()
+    mesh.add_node()
+    mesh.link(0, 2)  # bulb 2 learns its routes from the gateway
+    mesh.run(10000)
+    assert mesh.nodes[2].best_gateway() == mesh.nodes[0].address
+    log = _route_log(mesh, mesh.nodes[1].address)
+    mesh.link(1, 2)
+    mesh.run(5000)
+    assert mesh.nodes[1].neighbours.find(mesh.nodes[2].address).tx_q > 0
+    assert log == []
 
 
 def _mentions(log, gw):

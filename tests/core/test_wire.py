@@ -276,8 +276,9 @@ def test_parse_hello_exact_length_only():
 def test_parse_hello_rejects_zero_interval_and_unknown_flags():
     assert wire.parse_hello(hello(0, 65535, 65535, []), 0, 6) == (0, 65535, 65535, 0)
     assert wire.parse_hello(hello(0, 1, 0, []), 0, 6) is None
-    for flags in (0x02, 0x80, 0xFF, 0x03):
+    for flags in (0x04, 0x80, 0xFF, 0x07):
         assert wire.parse_hello(hello(flags, 1, 10, []), 0, 6) is None
+    assert wire.parse_hello(hello(wire.F_NO_ROUTE, 1, 10, []), 0, 6) == (wire.F_NO_ROUTE, 1, 10, 0)
 
 
 def test_hello_quality_for_ignores_misaligned_matches():
