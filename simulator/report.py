@@ -86,7 +86,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "stretch_vs_oracle": ("ratio", "hops taken / hops on the oracle's shortest path"),
     "control_bytes_per_node_s": ("B/(bulb·s)", "routing control traffic per bulb"),
     "airtime_util_p95": ("fraction", "95th percentile channel busy time over grid cells"),
-    "convergence_s": ("s", "time until routes settle after start"),
+    "convergence_s": ("s", "time until 99 % of reachable bulbs have a gateway route"),
     "failover_s": ("s", "time to reroute after a gateway fails"),
     "gateway_load_cv": ("std/mean", "coefficient of variation of bulbs per gateway"),
     "loops": ("count", "routing loops detected"),

@@ -48,6 +48,15 @@ def test_a_failed_gateway_is_left_within_seconds_and_churn_is_survived() -> None
     assert any("uplink fails" in e.label for e in result.events)
 
 
+def test_convergence_is_measured_while_bulbs_keep_switching_on() -> None:
+    # A bulb is switched on about every second, so at almost no moment has every reachable
+    # bulb a route: some bulb has always just started.
+    spec = SimSpec(name="switching", seed=5, duration_s=60, warmup_s=30, off_fraction=0.05,
+                   mean_off_s=5)
+    m = Simulation(spec, grid(900), [0, 450, 899]).run().metrics
+    assert m["convergence_s"] is not None and m["convergence_s"] < 30
+
+
 def test_the_same_seed_gives_the_same_run() -> None:
     spec = SimSpec(name="repeat", seed=4, duration_s=60, warmup_s=20)
     first = Simulation(spec, grid(60), [0]).run().metrics
