@@ -19,7 +19,8 @@ Rules kept here:
    the first moment CONVERGED_FRACTION of the reachable bulbs have a gateway route (in a city
    with bulbs switching on all the time, some bulb has always just started); failover the
    time from a gateway failure until no reachable bulb still selects it.
-5. Seeded: one numpy Generator for the radio and churn, the core's randomness from it too.
+5. Seeded: a numpy Generator for traffic and churn, and a random.Random from the same seed
+   for the medium's and the core's per-frame draws (a scalar from it costs a twentieth).
 6. A gateway forwards internet packets through an uplink of uplink_kbit_s, one after
    another, queueing at most _UPLINK_QUEUE_S of them; latency counts until the packet has
    left. Every timeline bucket each gateway announces the share of it used as its load
@@ -29,6 +30,7 @@ Rules kept here:
 from __future__ import annotations
 
 import math
+import random
 import struct
 import time
 from collections.abc import Callable
@@ -51,6 +53,7 @@ from .radio import LinkTable, RadioParams, build_links
 from .results import Event, RunResult, TimeBucket, percentile
 
 _TICK_MASK = (1 << 30) - 1
+_TICK_HALF = 1 << 29
 _PORT_INTERNET = 1
 _PORT_P2P = 2
 _PORT_GROUP = 3
@@ -118,12 +121,13 @@ class Simulation:
             self.is_gateway[g] = True
         self.progress = progress
         self.rng = np.random.default_rng(spec.seed)
+        self.frame_rng = random.Random(spec.seed)
         self.env = simpy.Environment()
         self.links: LinkTable = build_links(positions_m, spec.radio, spec.seed)
         self.config = Config(**spec.core)
         self.addresses = [address_of(i) for i in range(self.count)]
         self.index = {a: i for i, a in enumerate(self.addresses)}
-        self.medium = Medium(self.env, self.links, spec.radio, spec.retries, self.rng,
+        self.medium = Medium(self.env, self.links, spec.radio, spec.retries, self.frame_rng,
                              self._receive, self._verdict)
         self.stores = [MemoryStore() for _ in range(self.count)]
         self._control_before_boot = [0] * self.count  # control bytes of earlier incarnations
@@ -157,7 +161,7 @@ class Simulation:
     # --- nodes ---------------------------------------------------------------------------
 
     def _rand_below(self, n: int) -> int:
-        return int(self.rng.integers(0, n)) if n > 1 else 0
+        return self.frame_rng.randrange(n) if n > 1 else 0
 
     def _now_ms(self) -> int:
         return int(self.env.now * 1000) & _TICK_MASK
@@ -183,16 +187,16 @@ class Simulation:
         if deadline is None:
             return
         now_s = self.env.now
-        delay_ms = ((deadline - (int(now_s * 1000) & _TICK_MASK) + (1 << 29)) & _TICK_MASK) \
-            - (1 << 29)
+        delay_ms = ((deadline - (int(now_s * 1000) & _TICK_MASK) + _TICK_HALF) & _TICK_MASK) \
+            - _TICK_HALF
         at_s = now_s + delay_ms / 1000 if delay_ms > 0 else now_s
         armed = self._armed_at[i]
         if armed is not None and now_s <= armed <= at_s:
             return
         self._armed_at[i] = at_s
-        self._timer_version[i] += 1
-        event = self.env.timeout(at_s - now_s)
-        event.callbacks.append(partial(self._on_timer, i, self._timer_version[i]))
+        version = self._timer_version[i] + 1
+        self._timer_version[i] = version
+        self.env.timeout(at_s - now_s).callbacks.append(partial(self._on_timer, i, version))
 
     def _on_timer(self, i: int, version: int, _event: object) -> None:
         self._tick(i, version)

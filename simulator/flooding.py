@@ -33,6 +33,7 @@ second.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from functools import partial
@@ -97,7 +98,8 @@ class _Flooding:
         self.rng = np.random.default_rng(spec.seed)
         self.env = simpy.Environment()
         self.links = build_links(positions_m, spec.radio, spec.seed)
-        self.medium = Medium(self.env, self.links, spec.radio, spec.retries, self.rng,
+        self.medium = Medium(self.env, self.links, spec.radio, spec.retries,
+                             random.Random(spec.seed),
                              self._receive, self._verdict)
         self.reachable = reachable(self.links, sorted(gateways))
         self.frame_bytes = HEADER_BYTES + spec.packet_bytes

@@ -123,13 +123,13 @@ def _watch_bytes(sim: Simulation) -> Callable[[], float]:
     start = [0, 0.0]
 
     def note(_event: object) -> None:
-        start[:] = [medium.transmissions, float(medium.airtime_used_s.sum())]
+        start[:] = [medium.transmissions, sum(medium.airtime_used_s)]
 
     sim.env.timeout(spec.warmup_s).callbacks.append(note)
 
     def per_node_s() -> float:
         sent = frame_bytes_on_air(medium.transmissions - int(start[0]),
-                                  float(medium.airtime_used_s.sum()) - start[1], spec.radio)
+                                  sum(medium.airtime_used_s) - start[1], spec.radio)
         return sent / max(1e-9, spec.duration_s - spec.warmup_s) / max(1, sim.count)
 
     return per_node_s

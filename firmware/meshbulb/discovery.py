@@ -29,20 +29,20 @@ class DiscoveryTable:
         self.first_ttl = first_ttl
         self.per_hop_ms = per_hop_ms
         self.max_ttl = max_ttl
-        self._active = {}
+        self.active = {}
 
     def __len__(self):
-        return len(self._active)
+        return len(self.active)
 
     def find(self, dst):
-        return self._active.get(dst)
+        return self.active.get(dst)
 
     def start(self, dst):
         """Begin a search; returns None when max_discoveries are already running."""
-        if len(self._active) >= self.max_discoveries:
+        if len(self.active) >= self.max_discoveries:
             return None
         disc = Discovery(dst)
-        self._active[dst] = disc
+        self.active[dst] = disc
         return disc
 
     def enqueue(self, disc, item):
@@ -61,14 +61,14 @@ class DiscoveryTable:
         return True
 
     def finish(self, dst):
-        return self._active.pop(dst, None)
+        return self.active.pop(dst, None)
 
     def timed_out(self, now_ms):
-        return [d for d in self._active.values() if ticks_diff(now_ms, d.deadline_ms) >= 0]
+        return [d for d in self.active.values() if ticks_diff(now_ms, d.deadline_ms) >= 0]
 
     def next_deadline_ms(self):
         deadline = None
-        for disc in self._active.values():
+        for disc in self.active.values():
             if deadline is None or ticks_diff(disc.deadline_ms, deadline) < 0:
                 deadline = disc.deadline_ms
         return deadline

@@ -33,36 +33,36 @@ class FloodRelay:
         self.jitter_ms = jitter_ms
         self.threshold = threshold
         self._rand_below = rand_below
-        self._pending = {}
+        self.pending = {}
         self.suppressed = 0
 
     def __len__(self):
-        return len(self._pending)
+        return len(self.pending)
 
     def schedule(self, key, frame, link, rssi_dbm, now_ms):
         """Rule 1. Returns False when no slot is free (rule 3)."""
-        if len(self._pending) >= self.max_pending:
+        if len(self.pending) >= self.max_pending:
             return False
         # Half the window is uniform, half is weighted by how loudly we heard the sender.
         half = self.jitter_ms // 2
         delay = self._rand_below(half + 1) + (half * closeness(rssi_dbm)) // 64
-        self._pending[key] = _PendingRelay(frame, link, ticks_add(now_ms, delay))
+        self.pending[key] = _PendingRelay(frame, link, ticks_add(now_ms, delay))
         return True
 
     def heard_copy(self, key):
         """Rule 2: another neighbour relayed a frame we are waiting to relay."""
-        relay = self._pending.get(key)
+        relay = self.pending.get(key)
         if relay is None:
             return
         relay.copies += 1
         if relay.copies >= self.threshold:
-            del self._pending[key]
+            del self.pending[key]
             self.suppressed += 1
 
     def due(self, now_ms):
         """Pop and return the relays whose time has come, as (frame, link)."""
         ready = None
-        for key, relay in self._pending.items():
+        for key, relay in self.pending.items():
             if ticks_diff(now_ms, relay.due_ms) >= 0:
                 if ready is None:
                     ready = []
@@ -71,13 +71,13 @@ class FloodRelay:
             return ()
         out = []
         for key in ready:
-            relay = self._pending.pop(key)
+            relay = self.pending.pop(key)
             out.append((relay.frame, relay.link))
         return out
 
     def next_deadline_ms(self):
         deadline = None
-        for relay in self._pending.values():
+        for relay in self.pending.values():
             if deadline is None or ticks_diff(relay.due_ms, deadline) < 0:
                 deadline = relay.due_ms
         return deadline

@@ -31,7 +31,7 @@
 #    one.
 
 from meshbulb import wire
-from meshbulb.compat import const, ticks_diff, ticks_earliest
+from meshbulb.compat import TICKS_HALF, TICKS_MASK, const, ticks_diff, ticks_earliest
 from meshbulb.config import Config
 from meshbulb.dedup import DuplicateCache, flood_key
 from meshbulb.discovery import DiscoveryTable
@@ -132,11 +132,15 @@ class Node:
         return self._out
 
     def next_deadline_ms(self):
-        # Drivers call this after every frame, so empty tables are skipped without a call.
-        deadline = ticks_earliest(self.control.next_deadline_ms(), self._housekeep_ms)
-        if len(self.flood):
+        # Drivers call this after every frame, so ticks_earliest is inlined (compat.py) and
+        # empty tables are skipped without a call.
+        deadline = self.control.next_deadline_ms()
+        other = self._housekeep_ms
+        if other is not None and ((other - deadline + TICKS_HALF) & TICKS_MASK) < TICKS_HALF:
+            deadline = other
+        if self.flood.pending:
             deadline = ticks_earliest(deadline, self.flood.next_deadline_ms())
-        if len(self.discoveries):
+        if self.discoveries.active:
             deadline = ticks_earliest(deadline, self.discoveries.next_deadline_ms())
         return deadline
 

@@ -50,6 +50,8 @@
 from meshbulb import routes as rt
 from meshbulb import wire
 from meshbulb.compat import (
+    TICKS_HALF,
+    TICKS_MASK,
     seqno_add,
     seqno_newer,
     ticks_add,
@@ -429,9 +431,15 @@ class RoutingControl:
         return ticks_earliest(deadline, route_deadline)
 
     def next_deadline_ms(self):
-        deadline = ticks_earliest(self.trickle.next_deadline_ms(), self._periodic_ms)
-        if self._hello_due_ms is not None:
-            deadline = ticks_earliest(deadline, self._hello_due_ms)
-        if self._triggered_ms is not None:
-            deadline = ticks_earliest(deadline, self._triggered_ms)
+        # Drivers ask after every frame, so ticks_earliest is inlined (compat.py).
+        deadline = self.trickle.next_ms
+        other = self._periodic_ms
+        if ((other - deadline + TICKS_HALF) & TICKS_MASK) < TICKS_HALF:
+            deadline = other
+        other = self._hello_due_ms
+        if other is not None and ((other - deadline + TICKS_HALF) & TICKS_MASK) < TICKS_HALF:
+            deadline = other
+        other = self._triggered_ms
+        if other is not None and ((other - deadline + TICKS_HALF) & TICKS_MASK) < TICKS_HALF:
+            deadline = other
         return deadline

@@ -29,6 +29,7 @@ class Trickle:
         self._fired = False
         self.t_ms = ticks_add(now_ms, half + self._rand_below(max(1, self.interval_ms - half)))
         self.end_ms = ticks_add(now_ms, self.interval_ms)
+        self.next_ms = self.t_ms  # the next deadline: t, then the end of the interval
 
     def heard_consistent(self):
         self._counter += 1
@@ -44,6 +45,7 @@ class Trickle:
         transmit = False
         if not self._fired and ticks_diff(now_ms, self.t_ms) >= 0:
             self._fired = True
+            self.next_ms = self.end_ms
             transmit = self.k == 0 or self._counter < self.k
         if ticks_diff(now_ms, self.end_ms) >= 0:
             self.interval_ms = min(self.interval_ms * 2, self.imax_ms)
@@ -51,4 +53,4 @@ class Trickle:
         return transmit
 
     def next_deadline_ms(self):
-        return self.end_ms if self._fired else self.t_ms
+        return self.next_ms

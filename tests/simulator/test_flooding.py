@@ -54,11 +54,11 @@ def test_flooding_delivers_at_many_times_the_bytes_of_routing() -> None:
     at_warmup: list[tuple[int, float]] = []
     sim.env.timeout(spec.warmup_s).callbacks.append(
         lambda _event: at_warmup.append((sim.medium.transmissions,
-                                         float(sim.medium.airtime_used_s.sum()))))
+                                         sum(sim.medium.airtime_used_s))))
     routed = sim.run().metrics
     tx0, air0 = at_warmup[0]
     routed_bytes = frame_bytes_on_air(sim.medium.transmissions - tx0,
-                                      float(sim.medium.airtime_used_s.sum()) - air0, spec.radio)
+                                      sum(sim.medium.airtime_used_s) - air0, spec.radio)
     routed_per_node_s = routed_bytes / (spec.duration_s - spec.warmup_s) / len(positions)
     assert routed["control_bytes_per_node_s"] is not None
     assert routed_per_node_s > routed["control_bytes_per_node_s"]  # data on top of control
@@ -83,11 +83,14 @@ def test_flooding_is_seeded() -> None:
     assert first == second
 
 
-def test_a_bulb_without_good_links_is_not_counted() -> None:
-    positions = np.vstack([grid(16), [[5000.0, 5000.0]]])  # the last bulb hears nobody
+def test_bulbs_without_good_links_are_not_counted() -> None:
+    # As many bulbs that hear nobody as bulbs in the grid: counted, they would halve the ratio.
+    lonely = [[5000.0 * (k + 1), 5000.0] for k in range(16)]
+    positions = np.vstack([grid(16), lonely])
     spec = SimSpec(name="alone", seed=6, duration_s=40, warmup_s=5,
                    internet_packets_per_min=6.0)
-    assert run_flooding(spec, positions, [0])["flooding_delivery_ratio_gateway"] == 1.0
+    ratio = run_flooding(spec, positions, [0])["flooding_delivery_ratio_gateway"]
+    assert ratio is not None and ratio > 0.9
 
 
 def test_baselines_option_parses() -> None:
