@@ -17,10 +17,12 @@
 # 2. Route updates go out periodically and as triggered updates (after triggered_delay_ms,
 #    at most one per triggered_min_interval_ms) when a gateway is added, changes
 #    significantly, or is lost. The periodic interval is route_update_interval_ms (jittered)
-#    after any triggered update and doubles with each quiet one, route_update_doublings
-#    times, as RPL's Trickle does for DIOs; each update announces the interval it starts,
-#    which sets how long receivers hold its routes. (At a fixed 30 s, a quarter of the
-#    frames a quiet city sent were periodic updates that told nothing new.) A new seqno alone
+#    after bad news (anything but good news, below) and doubles with each quiet update,
+#    route_update_doublings times, as RPL's Trickle does for DIOs; each update announces the
+#    interval it starts, which sets how long receivers hold its routes. (At a fixed 30 s, a
+#    quarter of the frames a quiet city sent were periodic updates that told nothing new;
+#    when good news reset the interval too, a static 2,000-bulb grid sent 1.25 route
+#    updates per bulb-minute in steady state, 0.8 without.) A new seqno alone
 #    is not significant unless this node asked for it, nor is a small gain (routes.py rule 8).
 #    Good news is rate-limited harder than bad news (improvement_min_interval_ms): while a
 #    city converges, each bulb hears better routes one after another, and telling each at
@@ -296,7 +298,8 @@ class RoutingControl:
             if wait_ms > 0 and ticks_diff(ticks_add(now_ms, wait_ms), due) > 0:
                 due = ticks_add(now_ms, wait_ms)
         self._triggered_ms = ticks_earliest(self._triggered_ms, due)
-        self._update_interval_ms = cfg.route_update_interval_ms
+        if not good_news:
+            self._update_interval_ms = cfg.route_update_interval_ms
 
     def send_update(self, now_ms):
         node = self.node

@@ -60,6 +60,24 @@ def test_news_brings_updates_back_to_the_base_interval():
     assert log[quiet][0] - down_ms < 2000
 
 
+def test_good_news_leaves_the_interval_spaced_out():
+    mesh = MiniMesh(config=small_config())
+    mesh.add_node(gateway=True)
+    mesh.add_node()
+    mesh.link(0, 1)
+    mesh.run(10 * 60000)
+    log = _route_log(mesh, mesh.nodes[1].address)
+    start_ms = mesh.now_ms
+    mesh.add_node(gateway=True)  # a second gateway next to the bulb: good news
+    mesh.link(1, 2)
+    mesh.run(45000)  # the gateway's first periodic update, then the bulb's triggered one
+    second = mesh.nodes[2].address
+    told = _mentions(log, second)
+    assert told, "the second gateway went unannounced"
+    assert told[0][0] - start_ms < 45000
+    assert told[0][1] == LONGEST_DS
+
+
 def _quiet_gateway_and_bulb():
     mesh = MiniMesh(config=small_config())
     mesh.add_node(gateway=True)
