@@ -15,8 +15,11 @@
 #    near the edge of range they come and go every few HELLOs, and in a 1,000-bulb city
 #    they caused 90 % of the extra HELLOs.
 # 2. Route updates go out periodically and as triggered updates (after triggered_delay_ms,
-#    at most one per triggered_min_interval_ms) when a gateway is added, changes
-#    significantly, or is lost. The periodic interval is route_update_interval_ms (jittered)
+#    at most one per triggered_min_interval_ms) when a first gateway is added, when a route
+#    gets significantly worse or is lost, and when a route that we use or that beats ours is
+#    added or gets significantly better. Other good news (a backup gateway, a better backup
+#    route) waits for the periodic update: in a 5,000-bulb grid it made a third of the route
+#    updates of the first minute. The periodic interval is route_update_interval_ms (jittered)
 #    after bad news (anything but good news, below) and doubles with each quiet update,
 #    route_update_doublings times, as RPL's Trickle does for DIOs; each update announces the
 #    interval it starts, which sets how long receivers hold its routes. (At a fixed 30 s, a
@@ -235,8 +238,10 @@ class RoutingControl:
                 del self._wanted[gw]
                 self.trigger_update(now_ms)
             elif outcome == rt.ADDED or outcome == rt.CHANGED:
-                # A first gateway is urgent news; another one, or a better route, can wait.
-                self.trigger_update(now_ms, route.metric < old_metric and len(self.gateways) > 1)
+                if route.metric >= old_metric or len(self.gateways) == 1:
+                    self.trigger_update(now_ms)  # a first gateway, or a worse route: urgent
+                elif self._leads(route):
+                    self.trigger_update(now_ms, True)  # good news, rate-limited
             return True
         if outcome == rt.LOST:
             down = health == 0 and load == wire.LOAD_GATEWAY_DOWN
@@ -249,6 +254,11 @@ class RoutingControl:
                 self._request_seqno(gw, seqno_add(seqno, 1), src, now_ms)
             return was_ours
         return False
+
+    def _leads(self, route):
+        """Rule 2: whether a route that just got better is, or may become, the one we use."""
+        selected = self.gateways.best()
+        return selected is None or selected is route or route.metric < selected.metric
 
     def _retract(self, gw, seqno, now_ms, load=0):
         if gw in self._retractions or len(self._retractions) < 2 * self.config.max_gateways:

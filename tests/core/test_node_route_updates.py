@@ -60,22 +60,36 @@ def test_news_brings_updates_back_to_the_base_interval():
     assert log[quiet][0] - down_ms < 2000
 
 
-def test_good_news_leaves_the_interval_spaced_out():
-    mesh = MiniMesh(config=small_config())
-    mesh.add_node(gateway=True)
-    mesh.add_node()
-    mesh.link(0, 1)
+def _second_gateway_next_to(bulb_hops):
+    """A quiet line gateway - ... - bulb (bulb_hops links), then a second gateway one link
+    from the bulb. Returns the bulb's ROUTE log, when the gateway came and its address."""
+    mesh = line(bulb_hops + 1, gateways=(0,))
+    bulb = mesh.nodes[bulb_hops]
+    log = _route_log(mesh, bulb.address)
     mesh.run(10 * 60000)
-    log = _route_log(mesh, mesh.nodes[1].address)
+    assert bulb.best_gateway() == mesh.nodes[0].address
     start_ms = mesh.now_ms
-    mesh.add_node(gateway=True)  # a second gateway next to the bulb: good news
-    mesh.link(1, 2)
-    mesh.run(45000)  # the gateway's first periodic update, then the bulb's triggered one
-    second = mesh.nodes[2].address
+    mesh.add_node(gateway=True)
+    mesh.link(bulb_hops, bulb_hops + 1)
+    mesh.run(150000)
+    return log, start_ms, mesh.nodes[bulb_hops + 1].address
+
+
+def test_a_better_gateway_is_told_at_once_leaving_the_interval_spaced_out():
+    log, start_ms, second = _second_gateway_next_to(bulb_hops=2)
     told = _mentions(log, second)
-    assert told, "the second gateway went unannounced"
-    assert told[0][0] - start_ms < 45000
+    assert told, "the better gateway went unannounced"
+    assert told[0][0] - start_ms < 45000  # its first periodic update, then our triggered one
     assert told[0][1] == LONGEST_DS
+
+
+def test_a_gateway_no_better_than_ours_waits_for_the_periodic_update():
+    log, start_ms, second = _second_gateway_next_to(bulb_hops=1)
+    told = _mentions(log, second)
+    assert told, "the second gateway was never advertised"
+    before = [entry for entry in log if entry[0] < told[0][0]][-1]
+    # Told in a periodic update: the one the update before it announced, not sooner.
+    assert told[0][0] - before[0] >= before[1] * 75, (before, told[0], start_ms)
 
 
 def _quiet_gateway_and_bulb():
