@@ -55,3 +55,22 @@ def test_sim_errors_name_the_problem(tmp_path: Path) -> None:
     proc = subprocess.run([MESHBULB, "sim", "run", str(city)], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 1 and "--osm" in proc.stderr
+
+
+def test_sim_bench_prints_its_figures() -> None:
+    proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "100", "--minutes", "1",
+                           "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert figures["nodes"] == 100 and figures["minutes"] == 1
+    assert figures["delivery_ratio_gateway"] > 0.9
+    assert 0 < figures["control_bytes_per_node_s"] <= 30
+    # Every bulb hears a few neighbours' HELLOs and route updates each minute.
+    assert figures["receptions_per_bulb_minute"] > 10
+    assert figures["wall_us_per_reception"] > 0 and figures["peak_rss_mb"] > 0
+
+
+def test_sim_bench_refuses_a_city_too_small() -> None:
+    proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "5"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0 and "--nodes" in proc.stderr
