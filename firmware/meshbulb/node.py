@@ -127,7 +127,8 @@ class Node:
         for disc in self.discoveries.timed_out(now_ms):
             self._advance_discovery(disc, now_ms)
         if self._housekeep_ms is None or ticks_diff(now_ms, self._housekeep_ms) >= 0:
-            deadline = ticks_earliest(self.control.expire(now_ms), self.routes.expire(now_ms))
+            self.routes.expire(now_ms)  # sets no deadline (routecache.py rule 4)
+            deadline = self.control.expire(now_ms)
             self._housekeep_ms = ticks_earliest(deadline, self.reassembly.expire(now_ms))
         return self._out
 

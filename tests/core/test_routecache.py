@@ -155,17 +155,17 @@ def test_remove_and_remove_via():
     assert len(c) == 0
 
 
-def test_expire_returns_next_deadline():
+def test_expire_drops_what_is_due_and_counts_it():
     c = RouteCache(4)
-    assert c.expire(0) is None
+    assert c.expire(0) == 0
     c.update(dst(1), hop(1), 1, 1000, 0)
     c.update(dst(2), hop(1), 1, 3000, 0)
     c.update(dst(3), hop(1), 1, 2000, 0)
-    assert c.expire(999) == 1000
+    assert c.expire(999) == 0
     assert len(c) == 3
-    assert c.expire(1000) == 2000
-    assert len(c) == 2
-    assert c.expire(5000) is None
+    assert c.expire(1000) == 1
+    assert len(c) == 2 and c.find(dst(1), 0) is None
+    assert c.expire(5000) == 2
     assert len(c) == 0
 
 
@@ -174,8 +174,8 @@ def test_expire_across_tick_wraparound():
     c = RouteCache(4)
     c.update(dst(1), hop(1), 1, 300, start)  # before the wrap
     c.update(dst(2), hop(1), 1, 1000, start)  # after the wrap
-    assert c.expire(ticks_add(start, 299)) == ticks_add(start, 300)
-    assert c.expire(ticks_add(start, 300)) == ticks_add(start, 1000)
+    assert c.expire(ticks_add(start, 299)) == 0
+    assert c.expire(ticks_add(start, 300)) == 1
     assert len(c) == 1
     assert c.find(dst(2), ticks_add(start, 999)) is not None
     assert c.find(dst(2), ticks_add(start, 1000)) is None
