@@ -23,7 +23,8 @@ Rules kept here:
 6. Bytes are frame bytes (header and payload, without the 802.11 MAC and PHY overhead, as the
    engine counts control bytes), every transmission counted, sent after spec.warmup_s.
    Airtime utilisation is per 100 m cell over the whole run, as in the engine.
-7. Seeded: one numpy Generator from spec.seed for traffic, jitter and the medium.
+7. Seeded: a numpy Generator from spec.seed for traffic and jitter, and a random.Random from the
+   same seed for the medium.
 
 Cost: every transmission is received by every neighbour, so wall time grows with bulbs x
 packets x neighbours: a 500-bulb grid (about 17 neighbours each) takes about 28 s for 5
