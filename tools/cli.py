@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from . import bench, demo, emulate, fuzz, gateway, node, sim
+from . import bench, demo, emulate, fuzz, gateway, hugepages, node, sim
 from .errors import ToolError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if argv is None and args.command == "sim":  # started from the shell: a city's heap
+        hugepages.reexec_on_huge_pages()
     try:
         code: int = args.handler(args)
     except ToolError as e:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ToolError
+from .hugepages import heap_in_use
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +116,8 @@ def _bench(args: argparse.Namespace) -> int:
                "wall_us_per_reception": round(wall_s * 1e6 / max(1, received), 2),
                "control_bytes_per_node_s": result.metrics["control_bytes_per_node_s"],
                "delivery_ratio_gateway": result.metrics["delivery_ratio_gateway"],
-               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+               "heap": heap_in_use()}
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))
     return 0
 
