@@ -126,6 +126,29 @@ def test_a_new_neighbour_that_has_routes_waits_for_the_next_update():
     assert log == []
 
 
+def test_a_neighbour_that_missed_our_first_route_gets_it_at_its_next_hello():
+    mesh = MiniMesh(config=small_config())
+    mesh.add_node(gateway=True)
+    mesh.add_node()
+    mesh.add_node()
+    mesh.link(1, 2)
+    mesh.run(20000)  # bulbs 1 and 2 know each other; neither has a route
+    assert mesh.nodes[2].neighbours.find(mesh.nodes[1].address).tx_q > 0
+    mesh.unlink(1, 2)  # bulb 2 misses the update that tells bulb 1's first gateway
+    mesh.link(0, 1)
+    mesh.run(10000)
+    assert mesh.nodes[1].best_gateway() == mesh.nodes[0].address
+    assert mesh.nodes[2].best_gateway() is None
+    log = _route_log(mesh, mesh.nodes[1].address)
+    mesh.link(1, 2)  # still neighbours: nothing new about the link
+    hello_every_ms = mesh.nodes[2].control.trickle.imax_ms
+    mesh.run(hello_every_ms + 2000)
+    assert mesh.nodes[2].best_gateway() == mesh.nodes[0].address
+    # Told by a triggered update, which starts the base interval; the periodic update due
+    # next would have announced twice that.
+    assert log and log[0][1] == BASE_DS
+
+
 def _mentions(log, gw):
     return [entry for entry in log if any(e[0] == gw for e in entry[2])]
 
