@@ -9,9 +9,10 @@
 #    Instead, a new neighbour, a neighbour that restarted (its HELLO sequence jumped) or a
 #    link whose bidirectionality changed gets one extra HELLO soon (at most one per
 #    triggered_min_interval_ms). A neighbour whose HELLO says it has no route yet
-#    (F_NO_ROUTE) gets a triggered route update, whether or not the link is new: it may have
-#    missed the update that told our first gateway, and waiting for the periodic one made
-#    a 200-bulb mesh take 26 s instead of 7.5 s to converge. One that has routes hears ours
+#    (F_NO_ROUTE) gets a triggered route update, whether or not the link is new (over an old
+#    link it is rate-limited as good news is): it may have missed the update that told our
+#    first gateway, and waiting for the periodic one made a 200-bulb mesh take 26 s instead
+#    of 7.5 s to converge. One that has routes hears ours
 #    at our next update; telling every new neighbour at once made a fifth of the route
 #    updates while a city starts. Links heard below announce_rssi_dbm are left to Trickle:
 #    near the edge of range they come and go every few HELLOs, and in a 1,000-bulb city
@@ -148,16 +149,16 @@ class RoutingControl:
         entry.tx_q = wire.hello_quality_for(frame, off, count, self.node.address)
         entry.is_gateway = bool(flags & wire.F_GATEWAY)
         self.node.note_expiry(entry.expires_ms)
-        if (is_new or heard == HELLO_RESTART or was_bidirectional != (entry.tx_q > 0)) and (
-            entry.rssi_dbm >= cfg.announce_rssi_dbm
-        ):
+        changed = is_new or heard == HELLO_RESTART or was_bidirectional != (entry.tx_q > 0)
+        if changed and entry.rssi_dbm >= cfg.announce_rssi_dbm:
             # Rule 1: one extra HELLO tells this neighbour at once (it may be new, may have
             # restarted, or may just have started to hear us); the routes follow it.
             self._extra_hello(now_ms)
         if (flags & wire.F_NO_ROUTE and entry.tx_q > 0 and entry.rssi_dbm >= cfg.announce_rssi_dbm
                 and (len(self.gateways) or self.is_gateway)):
-            # Rule 1: a neighbour that still has no route gets ours, whenever it says so.
-            self.trigger_update(now_ms)
+            # Rule 1: a neighbour that still has no route gets ours: at once over a new link,
+            # rate-limited like good news over an old one.
+            self.trigger_update(now_ms, not changed)
         return None
 
     def _extra_hello(self, now_ms):

@@ -126,27 +126,37 @@ def test_a_new_neighbour_that_has_routes_waits_for_the_next_update():
     assert log == []
 
 
-def test_a_neighbour_that_missed_our_first_route_gets_it_at_its_next_hello():
-    mesh = MiniMesh(config=small_config())
-    mesh.add_node(gateway=True)
-    mesh.add_node()
+def test_a_neighbour_still_without_routes_gets_an_update_after_its_next_hello():
+    mesh = _quiet_gateway_and_bulb()
     mesh.add_node()
     mesh.link(1, 2)
-    mesh.run(20000)  # bulbs 1 and 2 know each other; neither has a route
-    assert mesh.nodes[2].neighbours.find(mesh.nodes[1].address).tx_q > 0
-    mesh.unlink(1, 2)  # bulb 2 misses the update that tells bulb 1's first gateway
-    mesh.link(0, 1)
     mesh.run(10000)
-    assert mesh.nodes[1].best_gateway() == mesh.nodes[0].address
-    assert mesh.nodes[2].best_gateway() is None
-    log = _route_log(mesh, mesh.nodes[1].address)
-    mesh.link(1, 2)  # still neighbours: nothing new about the link
-    hello_every_ms = mesh.nodes[2].control.trickle.imax_ms
-    mesh.run(hello_every_ms + 2000)
-    assert mesh.nodes[2].best_gateway() == mesh.nodes[0].address
-    # Told by a triggered update, which starts the base interval; the periodic update due
-    # next would have announced twice that.
-    assert log and log[0][1] == BASE_DS
+    gw = mesh.nodes[0].address
+    assert mesh.nodes[2].best_gateway() == gw
+    mesh.run(5 * 60000)  # quiet: HELLOs and route updates at their longest intervals
+    # Bulb 2 loses its route without anything changing on the link (as if it had missed
+    # bulb 1's update): its next HELLO says so.
+    bulb2 = mesh.nodes[2]
+    bulb2.gateways.remove(gw)
+    bulb2.gateways.reselect(mesh.now_ms)
+    assert bulb2.best_gateway() is None
+    heard = []  # (time_ms, sender, frame type, HELLO flags)
+
+    def tap(frame):
+        header = wire.parse_header(frame, 250)
+        if not isinstance(header, str) and header[0] in (wire.T_HELLO, wire.T_ROUTE):
+            flags = frame[wire.HEADER_LEN] if header[0] == wire.T_HELLO else 0
+            heard.append((mesh.now_ms, header[5], header[0], flags))
+
+    mesh.tap = tap
+    mesh.run(bulb2.control.trickle.imax_ms + 1000)
+    asked = [t for t, src, ftype, flags in heard if src == bulb2.address
+             and ftype == wire.T_HELLO and flags & wire.F_NO_ROUTE]
+    assert asked, "bulb 2 sent no HELLO"
+    told = [t for t, src, ftype, _ in heard if src == mesh.nodes[1].address
+            and ftype == wire.T_ROUTE and asked[0] <= t]
+    assert told and told[0] - asked[0] <= small_config().improvement_min_interval_ms + 1000
+    assert bulb2.best_gateway() == gw
 
 
 def _mentions(log, gw):
