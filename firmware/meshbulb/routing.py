@@ -12,11 +12,10 @@
 #    (F_NO_ROUTE) gets a triggered route update, whether or not the link is new (over an old
 #    link it is rate-limited as good news is): it may have missed the update that told our
 #    first gateway, and waiting for the periodic one made a 200-bulb mesh take 26 s instead
-#    of 7.5 s to converge. One that has routes hears ours
-#    at our next update; telling every new neighbour at once made a fifth of the route
-#    updates while a city starts. Links heard below announce_rssi_dbm are left to Trickle:
-#    near the edge of range they come and go every few HELLOs, and in a 1,000-bulb city
-#    they caused 90 % of the extra HELLOs.
+#    of 7.5 s to converge. One that has routes hears ours at our next update; telling every
+#    new neighbour at once made a fifth of the route updates while a city starts. Links
+#    heard below announce_rssi_dbm are left to Trickle: near the edge of range they come and
+#    go every few HELLOs, and in a 1,000-bulb city they caused 90 % of the extra HELLOs.
 # 2. Route updates go out periodically and as triggered updates (after triggered_delay_ms,
 #    at most one per triggered_min_interval_ms) when a first gateway is added, when a route
 #    gets significantly worse or is lost, and when a route that we use or that beats ours is
