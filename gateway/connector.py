@@ -7,6 +7,8 @@ Rules kept here:
    its streams are reset with reason "gateway:lost" and new streams use the next gateway.
 2. open() waits for a session and for the exit's answer, each bounded by a timeout, so no
    caller ever hangs: it returns a Stream or raises StreamOpenError with the exit's reason.
+   A stream whose session goes while it opens (the node lost its route to that gateway)
+   is opened once more in the next gateway's session.
 3. A stream reset by the mux for "timeout" means the gateway stopped answering: the client
    is told to fail it (the node then penalises it and moves internet traffic elsewhere).
 4. Stream data is read and written through asyncio queues with bounded buffering: write()
@@ -25,6 +27,7 @@ from .host import Action, HostNode
 from .streams import Accepted, Closed, Data, Opened, Refused, Reset, StreamMux
 
 _TICK_MASK = (1 << 30) - 1
+_GATEWAY_LOST = "gateway:lost"
 
 
 class StreamOpenError(Exception):
@@ -123,7 +126,7 @@ class ExitConnector:
         """Rule 1."""
         old_streams, self._streams = self._streams, {}
         for stream in old_streams.values():
-            stream._end("gateway:lost")
+            stream._end(_GATEWAY_LOST)
         self._mux = None
         self._gateway = gateway
         if gateway is None:
@@ -185,20 +188,28 @@ class ExitConnector:
 
     async def open(self, target: str) -> Stream:
         """Rule 2: a stream to target ("host:port"), or StreamOpenError."""
-        mux = await self._wait_session()
-        try:
-            stream_id = mux.open_stream(target)
-        except Exception as e:  # the mux's own limit (max_streams)
-            raise StreamOpenError("limit:" + str(e)) from None
-        stream = Stream(self, mux, stream_id)
-        self._streams[stream_id] = stream
-        self.host.schedule()
-        try:
-            reason = await asyncio.wait_for(asyncio.shield(stream.opened), self.open_timeout_s)
-        except TimeoutError:
-            self._streams.pop(stream_id, None)
-            mux.reset(stream_id, "timeout")
-            raise StreamOpenError("timeout: the exit did not answer") from None
-        if reason is not None:
-            raise StreamOpenError(reason)
-        return stream
+        for _ in range(2):
+            mux = await self._wait_session()
+            try:
+                stream_id = mux.open_stream(target)
+            except Exception as e:  # the mux's own limit (max_streams)
+                raise StreamOpenError("limit:" + str(e)) from None
+            if self._mux is not mux:
+                # Sending the OPEN found the node without a route to the session's gateway
+                # and ended the session: nobody would answer or end this stream.
+                continue
+            stream = Stream(self, mux, stream_id)
+            self._streams[stream_id] = stream
+            self.host.schedule()
+            try:
+                reason = await asyncio.wait_for(asyncio.shield(stream.opened),
+                                                self.open_timeout_s)
+            except TimeoutError:
+                self._streams.pop(stream_id, None)
+                mux.reset(stream_id, "timeout")
+                raise StreamOpenError("timeout: the exit did not answer") from None
+            if reason is None:
+                return stream
+            if reason != _GATEWAY_LOST:
+                raise StreamOpenError(reason)
+        raise StreamOpenError(_GATEWAY_LOST)

@@ -9,7 +9,8 @@ Rules kept here:
    chain, for measuring a known number of hops).
 3. The proxies sit on the bulb farthest from every gateway (by hop count in the true graph),
    so what works there works anywhere in the mesh.
-4. stop_gateway() is a gateway's own shutdown: it retracts (health 0) before it goes quiet.
+4. stop_gateway() is a gateway's own shutdown: it retracts (health 0) and goes quiet once the
+   retraction has been repeated (HostNode.retract).
 """
 
 from __future__ import annotations
@@ -167,11 +168,10 @@ class Emulator:
                 return i
         return None
 
-    async def stop_gateway(self, index: int, linger_s: float = 0.5) -> None:
+    async def stop_gateway(self, index: int, max_wait_s: float = 5.0) -> None:
         """Rule 4."""
         host = self.hosts[index]
-        host.execute(host.node.set_uplink(0, 0, host.now_ms()))
-        await asyncio.sleep(linger_s)
+        await host.retract(max_wait_s)
         host.stop()
         for link in host.links.values():
             close = getattr(link, "close", None)

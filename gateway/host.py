@@ -67,6 +67,17 @@ class HostNode:
         self._running = True
         self.schedule()
 
+    async def retract(self, max_wait_s: float, poll_s: float = 0.05) -> bool:
+        """A gateway's own shutdown: announce the uplink down (health 0) and wait until the
+        node has repeated that retraction in full, at most max_wait_s. True if it has."""
+        self.execute(self.node.set_uplink(0, 0, self.now_ms()))
+        deadline_s = self.loop.time() + max_wait_s
+        while not self.node.down_announced():
+            if self.loop.time() >= deadline_s:
+                return False
+            await asyncio.sleep(poll_s)
+        return True
+
     def stop(self) -> None:
         self._running = False
         if self._timer is not None:

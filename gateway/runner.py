@@ -6,8 +6,8 @@ Rules kept here:
    two failures in a row announce health 0 (a retraction: bulbs move to other gateways at
    once), the next success announces full health again. Load is the share of session slots
    in use. The owner policy re-reads the router's own addresses whenever the uplink changes.
-3. SIGINT/SIGTERM retract the gateway from the mesh first, wait a moment for the retraction
-   to spread, then close everything.
+3. SIGINT/SIGTERM retract the gateway from the mesh first, wait until the node has repeated
+   the retraction (about 2 s, at most RETRACT_MAX_WAIT_S), then close everything.
 4. Logs carry counts and states, never destinations, clients or payloads.
 """
 
@@ -37,7 +37,7 @@ from .store import FileStore
 from .udp_link import UdpLink
 
 log = logging.getLogger("meshbulb.gateway")
-RETRACT_LINGER_S = 1.0
+RETRACT_MAX_WAIT_S = 5.0  # the retraction's repeats take about 2.2 s
 
 
 class JsonFormatter(logging.Formatter):
@@ -155,8 +155,7 @@ class Gateway:
     async def shutdown(self) -> None:
         """Rule 3."""
         log.info("shutting down: retracting from the mesh")
-        self.host.execute(self.host.node.set_uplink(0, 0, self.host.now_ms()))
-        await asyncio.sleep(RETRACT_LINGER_S)
+        await self.host.retract(RETRACT_MAX_WAIT_S)
         self.host.stop()
         await self.service.aclose()
         for link in self.links:

@@ -229,6 +229,12 @@ class Node:
         self.control.set_uplink(load, health, now_ms)
         return self._out
 
+    def down_announced(self):
+        """Gateways only: True once the retraction of set_uplink(load, 0) has gone out as
+        often as routing repeats it (routing.py rule 6). A gateway shutting down lingers
+        until then."""
+        return self.control.down_announced()
+
     def penalise_gateway(self, gw, now_ms):
         """The application found gw failing (a session that never completed or did not
         authenticate): move internet traffic to another gateway for gateway_penalty_ms."""

@@ -45,7 +45,10 @@
 # 6. A gateway announces itself with metric 0 and the load and uplink health it was given;
 #    health 0 is a retraction. It bumps its seqno on request (rate-limited) and whenever
 #    its health crosses zero. Its own retraction, and every retraction it causes, carries
-#    load LOAD_GATEWAY_DOWN and the new seqno (routes.py rule 9).
+#    load LOAD_GATEWAY_DOWN and the new seqno (routes.py rule 9). Like other retractions, a
+#    gateway's own goes out in its next three updates, a triggered interval apart: sent
+#    once, a neighbour missed it one time in ten at 10 % loss and kept routing to the
+#    gateway until its HELLOs timed out.
 # 7. A gateway beacons HELLOs at a short fixed interval instead of Trickle's, so that its
 #    neighbours notice within seconds when it dies silently and retract it. There are few
 #    gateways, so the extra beacons cost little airtime.
@@ -105,6 +108,7 @@ class RoutingControl:
         self.gw_load = 0
         self.gw_health = 255 if is_gateway else 0
         self._gw_bumped_ms = None
+        self._down_repeats = 0  # rule 6: updates still to carry our own retraction soon
         self._retractions = {}  # gateway -> [seqno, repeats left, load (down marker or 0)]
         self._wanted = {}  # gateway -> seqno we asked for
         self._seqreq_ms = None
@@ -327,6 +331,8 @@ class RoutingControl:
             else:  # rule 6: down, marked so that stale routes anywhere are dropped
                 p = wire.pack_route_entry(buf, p, node.address, self.gw_seqno,
                                           wire.METRIC_INF, wire.LOAD_GATEWAY_DOWN, 0)
+                if self._down_repeats:
+                    self._down_repeats -= 1
             count += 1
         for route in self.gateways.entries():
             if count >= room:
@@ -353,7 +359,7 @@ class RoutingControl:
         self._periodic_ms = ticks_add(now_ms, self._jittered(interval_ms))
         longest_ms = self.config.route_update_interval_ms << self.config.route_update_doublings
         self._update_interval_ms = min(2 * interval_ms, longest_ms)
-        if self._retractions:  # repeat retractions soon, not at the next periodic update
+        if self._retractions or self._down_repeats:  # repeated soon, not periodically
             self.trigger_update(now_ms)
         if count == 0:
             return
@@ -417,8 +423,14 @@ class RoutingControl:
         if crossed:
             self._gw_bumped_ms = None
             self.bump_seqno(now_ms)
+            self._down_repeats = _RETRACT_REPEATS if health == 0 else 0
         if changed:
             self.trigger_update(now_ms)
+
+    def down_announced(self):
+        """Rule 6: a gateway that went down has sent its retraction every time it repeats it
+        soon; a gateway shutting down lingers until then."""
+        return self.is_gateway and self.gw_health == 0 and self._down_repeats == 0
 
     # --- timers ------------------------------------------------------------------------------
 

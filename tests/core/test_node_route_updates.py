@@ -60,6 +60,32 @@ def test_news_brings_updates_back_to_the_base_interval():
     assert log[quiet][0] - down_ms < 2000
 
 
+def test_a_gateway_going_down_repeats_its_retraction_a_triggered_interval_apart():
+    cfg = small_config()
+    pair = NodePair(gateway=True, config=cfg)
+    gw = pair.nodes[1]
+    log = _route_log(pair, gw.address)
+    pair.run(10 * 60000)
+    quiet = len(log)
+    down_ms = pair.now_ms
+    pair._handle(1, gw.set_uplink(0, 0, pair.clock()))
+    assert not gw.down_announced()
+    pair.run(5000)
+    own = [(t, entry) for t, _, entries in log[quiet:] for entry in entries
+           if entry[0] == gw.address]
+    # Sent once, a neighbour missed it one time in ten at 10 % loss.
+    assert len(own) == 3, own
+    for _, entry in own:
+        assert entry[2] == wire.METRIC_INF and entry[3] == wire.LOAD_GATEWAY_DOWN
+    times = [t for t, _ in own]
+    assert times[1] - times[0] >= cfg.triggered_min_interval_ms
+    assert times[2] - times[1] >= cfg.triggered_min_interval_ms
+    assert times[2] - down_ms < 3 * cfg.triggered_min_interval_ms
+    assert gw.down_announced()
+    pair._handle(1, gw.set_uplink(0, 255, pair.clock()))
+    assert not gw.down_announced()
+
+
 def _second_gateway_next_to(bulb_hops):
     """A quiet line gateway - ... - bulb (bulb_hops links), then a second gateway one link
     from the bulb. Returns the bulb's ROUTE log, when the gateway came and its address."""

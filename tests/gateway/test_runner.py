@@ -61,6 +61,7 @@ def test_two_failed_uplink_checks_retract_and_one_success_restores(tmp_path: Pat
         loop_task.cancel()
         await gateway.shutdown()
         health.append(gateway.host.node.control.gw_health)  # retracted on shutdown
+        assert gateway.host.node.down_announced()  # and only after repeating it
         server.close()
         return health
 
