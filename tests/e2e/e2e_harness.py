@@ -14,6 +14,7 @@ from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from meshbulb_gateway.bench import OriginServer
 from meshbulb_gateway.emulator import Emulator, Endpoint
 
 T = TypeVar("T")
@@ -37,8 +38,7 @@ class _Origin(http.server.BaseHTTPRequestHandler):
 
 @contextmanager
 def origin() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Origin)
-    server.daemon_threads = True
+    server = OriginServer(("127.0.0.1", 0), _Origin)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -66,6 +66,19 @@ class EmulatorThread:
         self.call(self.emulator.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+def listen_overflows() -> int | None:
+    """The kernel's count of connections dropped because a listen queue was full (this
+    network namespace, all sockets), or None where /proc/net/netstat does not say."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = [line.split() for line in f if line.startswith("TcpExt:")]
+    except OSError:
+        return None
+    if len(lines) < 2 or "ListenOverflows" not in lines[0]:
+        return None
+    return int(lines[1][lines[0].index("ListenOverflows")])
 
 
 class Refused(Exception):
