@@ -86,6 +86,29 @@ def test_a_gateway_going_down_repeats_its_retraction_a_triggered_interval_apart(
     assert not gw.down_announced()
 
 
+def test_a_bulb_that_loses_its_last_route_says_so_in_a_hello_at_once():
+    pair = NodePair(gateway=True, config=small_config())
+    bulb = pair.nodes[0].address
+    hellos = []
+
+    def tap(frame):
+        header = wire.parse_header(frame, 250)
+        if isinstance(header, str) or header[0] != wire.T_HELLO or header[5] != bulb:
+            return
+        hellos.append((pair.now_ms, wire.parse_hello(frame, wire.HEADER_LEN, header[8])[0]))
+
+    pair.tap = tap
+    pair.run(10 * 60000)  # quiet: Trickle beacons every 32 to 64 s
+    assert pair.nodes[0].best_gateway() == pair.nodes[1].address
+    down_ms = pair.now_ms
+    pair._handle(1, pair.nodes[1].set_uplink(0, 0, pair.clock()))
+    pair.run(3000)
+    assert pair.nodes[0].best_gateway() is None
+    told = [t for t, flags in hellos if t > down_ms and flags & wire.F_NO_ROUTE]
+    # Neighbours that still have routes answer such a HELLO with theirs (routing rule 1).
+    assert told and told[0] - down_ms < 2 * small_config().triggered_min_interval_ms, hellos[-3:]
+
+
 def _second_gateway_next_to(bulb_hops):
     """A quiet line gateway - ... - bulb (bulb_hops links), then a second gateway one link
     from the bulb. Returns the bulb's ROUTE log, when the gateway came and its address."""
