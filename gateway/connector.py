@@ -5,10 +5,11 @@ Rules kept here:
 1. The session is overlay.ExitClient's, with the gateway the node selected. Streams ride in
    one StreamMux per session; when the session goes (gateway failed, penalised, replaced),
    its streams are reset with reason "gateway:lost" and new streams use the next gateway.
-2. open() waits for a session and for the exit's answer, each bounded by a timeout, so no
-   caller ever hangs: it returns a Stream or raises StreamOpenError with the exit's reason.
-   A stream whose session goes while it opens (the node lost its route to that gateway)
-   is opened once more in the next gateway's session.
+2. open() waits for a session (asking the client for one until the node has a gateway) and
+   for the exit's answer, each bounded by a timeout, so no caller ever hangs: it returns a
+   Stream or raises StreamOpenError with the exit's reason. A stream whose session goes
+   while it opens (the node lost its route to that gateway) is opened once more in the next
+   gateway's session.
 3. A stream reset by the mux for "timeout" means the gateway stopped answering: the client
    is told to fail it (the node then penalises it and moves internet traffic elsewhere).
 4. Stream data is read and written through asyncio queues with bounded buffering: write()
@@ -18,6 +19,7 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 from meshbulb.compat import ticks_earliest
@@ -28,6 +30,7 @@ from .streams import Accepted, Closed, Data, Opened, Refused, Reset, StreamMux
 
 _TICK_MASK = (1 << 30) - 1
 _GATEWAY_LOST = "gateway:lost"
+_ROUTE_POLL_S = 0.25
 
 
 class StreamOpenError(Exception):
@@ -175,16 +178,19 @@ class ExitConnector:
         self.host.schedule()
 
     async def _wait_session(self) -> StreamMux:
-        if self._mux is None:
-            # Any datagram starts the key exchange and handshake with the selected gateway.
+        deadline_s = self.host.loop.time() + self.session_timeout_s
+        while True:
+            mux = self._mux
+            if mux is not None:
+                return mux
+            # Any datagram starts the key exchange and handshake with the selected gateway,
+            # once the node has one: asked again every _ROUTE_POLL_S while it has none.
             self.host.execute(self.client.send(b"", self.host.now_ms()))
-        try:
-            await asyncio.wait_for(self._session_up.wait(), self.session_timeout_s)
-        except TimeoutError:
-            raise StreamOpenError("no_gateway: no session with a gateway") from None
-        if self._mux is None:
-            raise StreamOpenError("no_gateway: the session went away")
-        return self._mux
+            left_s = deadline_s - self.host.loop.time()
+            if left_s <= 0:
+                raise StreamOpenError("no_gateway: no session with a gateway")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._session_up.wait(), min(left_s, _ROUTE_POLL_S))
 
     async def open(self, target: str) -> Stream:
         """Rule 2: a stream to target ("host:port"), or StreamOpenError."""

@@ -45,3 +45,22 @@ def test_a_stream_opened_after_the_route_went_opens_through_the_next_gateway() -
     with origin() as port:
         before, after, best = asyncio.run(scenario(port))
     assert after is not None and after != before and after == best
+
+
+def test_a_stream_asked_for_before_the_node_has_a_gateway_opens_once_it_has_one() -> None:
+    async def scenario(port: int) -> bytes | None:
+        emulator = Emulator(nodes=4, gateways=1, layout="line", seed=5,
+                            allow=(f"127.0.0.1:{port}",))
+        await emulator.start()
+        connector = emulator.connector
+        assert connector is not None
+        try:
+            assert connector.host.node.best_gateway() is None  # it has only just started
+            stream = await asyncio.wait_for(connector.open(f"127.0.0.1:{port}"), 15.0)
+            stream.close()
+            return connector.gateway
+        finally:
+            await emulator.stop()
+
+    with origin() as port:
+        assert asyncio.run(scenario(port)) is not None
