@@ -44,7 +44,7 @@ class OriginServer(http.server.ThreadingHTTPServer):
     """A stand-in for an internet server on loopback. Its listen backlog is as deep as a real
     server's: with the standard library's 5, a burst of 100 connections overflowed the queue,
     and a connection whose handshake the kernel dropped waited for SYN-ACK retransmissions
-    with exponential backoff (a fetch stalled for up to a minute)."""
+    with exponential backoff (the likeliest cause of an e2e fetch that stalled a minute)."""
 
     request_queue_size = 1024
     daemon_threads = True
