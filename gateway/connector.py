@@ -179,13 +179,17 @@ class ExitConnector:
 
     async def _wait_session(self) -> StreamMux:
         deadline_s = self.host.loop.time() + self.session_timeout_s
+        asked = False
         while True:
             mux = self._mux
             if mux is not None:
                 return mux
-            # Any datagram starts the key exchange and handshake with the selected gateway,
-            # once the node has one: asked again every _ROUTE_POLL_S while it has none.
-            self.host.execute(self.client.send(b"", self.host.now_ms()))
+            if not asked:
+                # Any datagram starts the key exchange and handshake with the selected
+                # gateway (and the client retries on its own), once the node has one: while
+                # it has none, asked again every _ROUTE_POLL_S.
+                self.host.execute(self.client.send(b"", self.host.now_ms()))
+                asked = self.host.node.best_gateway() is not None
             left_s = deadline_s - self.host.loop.time()
             if left_s <= 0:
                 raise StreamOpenError("no_gateway: no session with a gateway")
