@@ -7,16 +7,22 @@ import asyncio
 
 from e2e_harness import origin
 
+from meshbulb_gateway.connector import ExitConnector
 from meshbulb_gateway.emulator import Emulator
+
+
+async def _line_mesh(port: int, nodes: int, gateways: int) -> tuple[Emulator, ExitConnector]:
+    """A started emulated line of bulbs, the exit open to the origin on port."""
+    emulator = Emulator(nodes=nodes, gateways=gateways, layout="line", seed=5,
+                        allow=(f"127.0.0.1:{port}",))
+    await emulator.start()
+    assert emulator.connector is not None
+    return emulator, emulator.connector
 
 
 def test_a_stream_opened_after_the_route_went_opens_through_the_next_gateway() -> None:
     async def scenario(port: int) -> tuple[bytes | None, bytes | None, bytes | None]:
-        emulator = Emulator(nodes=6, gateways=2, layout="line", seed=5,
-                            allow=(f"127.0.0.1:{port}",))
-        await emulator.start()
-        connector = emulator.connector
-        assert connector is not None
+        emulator, connector = await _line_mesh(port, nodes=6, gateways=2)
         try:
             await emulator.wait_for_routes(30.0)
             first = await connector.open(f"127.0.0.1:{port}")
@@ -49,11 +55,7 @@ def test_a_stream_opened_after_the_route_went_opens_through_the_next_gateway() -
 
 def test_a_stream_asked_for_before_the_node_has_a_gateway_opens_once_it_has_one() -> None:
     async def scenario(port: int) -> bytes | None:
-        emulator = Emulator(nodes=4, gateways=1, layout="line", seed=5,
-                            allow=(f"127.0.0.1:{port}",))
-        await emulator.start()
-        connector = emulator.connector
-        assert connector is not None
+        emulator, connector = await _line_mesh(port, nodes=4, gateways=1)
         try:
             assert connector.host.node.best_gateway() is None  # it has only just started
             stream = await asyncio.wait_for(connector.open(f"127.0.0.1:{port}"), 15.0)
