@@ -1,5 +1,6 @@
-"""The host node's exit connector when the node loses its route to the session's gateway
-between two sends: the next stream must open in the next gateway's session, not hang."""
+"""The host node's exit connector while the node's routes move: a stream opened after the
+route to the session's gateway went opens in the next gateway's session, and one asked for
+before the node has any gateway opens once it has one; neither hangs or fails."""
 
 from __future__ import annotations
 
