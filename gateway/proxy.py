@@ -27,6 +27,7 @@ _COPY_BYTES = 4096
 # burst's handshakes, which then wait for retransmissions with exponential backoff (an origin
 # with the standard library's backlog of 5 dropped 327 in a burst of 100 fetches).
 LISTEN_BACKLOG = 1024
+_CLOSE_WAIT_S = 2.0  # how long aclose() waits for the handlers it ended
 
 
 def socks_code(reason: str) -> int:
@@ -83,11 +84,22 @@ class _Proxy:
         self.handshake_timeout_s = handshake_timeout_s
         self.refused = 0
         self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[object]] = set()
 
     async def aclose(self) -> None:
         for writer in list(self._writers):
             writer.close()
         self._writers.clear()
+        if self._handlers:  # let them finish, so that none is left pending when the loop stops
+            await asyncio.wait(set(self._handlers), timeout=_CLOSE_WAIT_S)
+
+    def _track(self, writer: asyncio.StreamWriter) -> None:
+        """A handler starts serving a client connection."""
+        self._writers.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
 
     async def _release(self, writer: asyncio.StreamWriter) -> None:
         """A client connection is done: flush what is left and close it."""
@@ -128,7 +140,7 @@ class Socks5Proxy(_Proxy):
         return f"{host}:{port}"
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        self._track(writer)
         try:
             target = await asyncio.wait_for(self._greet(reader, writer), self.handshake_timeout_s)
             if target is None:
@@ -161,7 +173,7 @@ class HttpConnectProxy(_Proxy):
         return method, target
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        self._track(writer)
         try:
             method, target = await asyncio.wait_for(self._request(reader),
                                                     self.handshake_timeout_s)
