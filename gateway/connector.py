@@ -194,7 +194,8 @@ class ExitConnector:
             if left_s <= 0:
                 raise StreamOpenError("no_gateway: no session with a gateway")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._session_up.wait(), min(left_s, _ROUTE_POLL_S))
+                await asyncio.wait_for(self._session_up.wait(),
+                                       left_s if asked else min(left_s, _ROUTE_POLL_S))
 
     async def open(self, target: str) -> Stream:
         """Rule 2: a stream to target ("host:port"), or StreamOpenError."""

@@ -91,7 +91,8 @@ def test_100_concurrent_streams_complete_byte_exact(mesh: tuple[EmulatorThread, 
             lambda path: socks_fetch(emu.endpoint.socks_port, "127.0.0.1", port, path), paths))
     assert bodies == [path.encode() * 64 for path in paths]
     # Neither the proxy nor the origin dropped a connection for a full listen queue: such a
-    # connection waits for SYN-ACK retransmissions, and one fetch stalled for a minute.
+    # connection waits for SYN-ACK retransmissions (the likeliest cause of a fetch that once
+    # stalled for a minute).
     if overflows is not None:
         assert listen_overflows() == overflows
     gateways = {emu.emulator.serving_gateway()}
