@@ -29,6 +29,11 @@
 #    quietly, so a runner-up may since have come to route through us): the route through
 #    that neighbour is dropped and retracted, and the frame takes another route if there is
 #    one.
+# 9. Reverse routes (back to a frame's source) are learned only through a neighbour we know
+#    hears us: one whose HELLO lists us (tx_q > 0), or one that sent us a frame towards a
+#    gateway, which it does only after hearing our route updates. Right after a mesh starts,
+#    most HELLOs have not crossed yet; a relay that waited for them dropped the gateway's
+#    reply to a bulb's first session handshake (the first fetch took 3 s, or failed after 10).
 
 from meshbulb import wire
 from meshbulb.compat import TICKS_HALF, TICKS_MASK, const, ticks_diff, ticks_earliest
@@ -370,9 +375,10 @@ class Node:
             return nb
         return None
 
-    def _learn_reverse(self, src, link_src, hops, lifetime_ms, now_ms):
+    def _learn_reverse(self, src, link_src, hops, lifetime_ms, now_ms, heard_us=False):
+        """Rule 9: heard_us says the frame shows that its sender hears us."""
         prev = self.neighbours.find_by_link(link_src)
-        if prev is not None and prev.tx_q > 0 and src != self.address:
+        if prev is not None and (heard_us or prev.tx_q > 0) and src != self.address:
             self.routes.update(src, prev.node_addr, hops, lifetime_ms, now_ms)
 
     # --- discovery -----------------------------------------------------------------------------
@@ -586,7 +592,8 @@ class Node:
                 return None
             return self._relay_flood(key, frame, hops_left, hops_taken, link, rssi_dbm, now_ms)
         self._learn_reverse(src, link_src, hops_taken + 1,
-                            self.config.reverse_route_lifetime_ms, now_ms)
+                            self.config.reverse_route_lifetime_ms, now_ms,
+                            self._towards_gateway(dst, flags))
         here = dst == self.address or (
             flags & wire.F_ANY_GW and self.is_gateway and self.control.gw_health > 0
         )
@@ -596,6 +603,12 @@ class Node:
         if flags & wire.F_ANY_GW:
             self.control.stale_forward(dst, now_ms)
         return self._forward(frame, hops_left, hops_taken, dst, flags, now_ms, link_src)
+
+    def _towards_gateway(self, dst, flags):
+        """True for a frame that its sender routed towards a gateway (rule 9)."""
+        if flags & wire.F_ANY_GW or self.gateways.find(dst) is not None:
+            return True
+        return self.is_gateway and dst == self.address
 
     def _deliver(self, src, port, frame, body_off, body_len, frag, flags, seq, now_ms):
         if frag is None:
