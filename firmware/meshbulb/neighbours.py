@@ -16,6 +16,11 @@
 #    churning and no link ever became established (control traffic 230 B/s per bulb). Displacing an established entry needs a newcomer 10 dB stronger and
 #    happens at most once per evict_holdoff_ms, so a flood of fake neighbours cannot evict
 #    good links in bulk.
+# 6. A full table keeps a lower bound of its entries' RSSI (lowered as entries are admitted
+#    or heard weaker, made exact by each full scan). A newcomer not _NEWCOMER_DB above it can
+#    displace nobody, so it is turned away without a scan: in a dense block a bulb hears
+#    seven HELLOs from outside its table for each one from inside, and scanning the table
+#    for each took a sixth of the simulator's time.
 
 from meshbulb.compat import const, ticks_add, ticks_diff, ticks_elapsed
 
@@ -98,6 +103,7 @@ class NeighbourTable:
         self._by_node = {}
         self._by_link = {}
         self._last_evict_ms = None
+        self._floor_dbm = -128  # rule 6: no entry is weaker than this
 
     def __len__(self):
         return len(self._by_node)
@@ -119,6 +125,8 @@ class NeighbourTable:
         is_new = entry is None
         if is_new:
             if len(self._by_node) >= self.max_entries:
+                if rssi_dbm < self._floor_dbm + _NEWCOMER_DB:
+                    return None, False, None  # rule 6
                 evicted = self._choose_victim(rssi_dbm, now_ms)
                 if evicted is None:
                     return None, False, None
@@ -132,6 +140,8 @@ class NeighbourTable:
             entry.link_addr = link_addr
             self._by_link[link_addr] = entry
         entry.rssi_dbm = (entry.rssi_dbm * 3 + rssi_dbm) // 4 if not is_new else rssi_dbm
+        if entry.rssi_dbm < self._floor_dbm:
+            self._floor_dbm = entry.rssi_dbm
         entry.heard_ms = now_ms
         entry.send_failures = 0
         entry.expires_ms = ticks_add(now_ms, interval_ms * self.hold_factor)
@@ -140,9 +150,13 @@ class NeighbourTable:
     def _choose_victim(self, rssi_dbm, now_ms):
         """Rule 5."""
         weakest = None
+        floor_dbm = 127
         for entry in self._by_node.values():
+            if entry.rssi_dbm < floor_dbm:
+                floor_dbm = entry.rssi_dbm
             if not entry.established() and (weakest is None or entry.rssi_dbm < weakest.rssi_dbm):
                 weakest = entry
+        self._floor_dbm = floor_dbm  # rule 6: exact again
         if weakest is not None:
             return weakest if rssi_dbm >= weakest.rssi_dbm + _NEWCOMER_DB else None
         if self._last_evict_ms is not None and (

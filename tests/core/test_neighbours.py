@@ -9,6 +9,7 @@ from meshbulb.neighbours import (
     NeighbourTable,
     initial_quality,
 )
+from meshbulb_testing.rng import Rng
 
 WEAK = -75
 HOLDOFF = 10000
@@ -350,6 +351,51 @@ def test_established_eviction_at_most_once_per_holdoff():
     # At the end of the holdoff the next one gets in.
     e, _, ev = _admit(t, 11, -30, 1000 + HOLDOFF)
     assert e is not None and ev is not None and ev.node_addr == addr(2)
+
+
+def _rule5_decision(t, rssi, now, last_evict):
+    """Rule 5 worked out from the whole table: (victim or None, whether it was established)."""
+    entries = list(t.entries())
+    unestablished = [e for e in entries if not e.established()]
+    if unestablished:
+        weakest = min(unestablished, key=lambda e: e.rssi_dbm)
+        return (weakest if rssi >= weakest.rssi_dbm + 3 else None), False
+    if last_evict is not None and now - last_evict < HOLDOFF:
+        return None, True
+    weakest = min(entries, key=lambda e: e.rssi_dbm)
+    return (weakest if rssi >= weakest.rssi_dbm + 10 else None), True
+
+
+def test_full_table_turns_newcomers_away_exactly_as_a_full_scan_would():
+    # Rule 6 skips the scan for newcomers below a cached RSSI floor; entries keep getting
+    # louder and weaker, so the floor is often stale. Decisions must not change.
+    rng = Rng(5)
+    t = _table(max_entries=6)
+    last_evict = None
+    refused = 0
+    evictions = [0, 0]  # of entries not established, of established ones
+    for step in range(4000):
+        now = step * 100
+        i = 1 + rng.below(60)
+        rssi = -95 + rng.below(60)
+        if len(t) < 6 or t.find(addr(i)) is not None:
+            expected = None
+        else:
+            expected, established = _rule5_decision(t, rssi, now, last_evict)
+        entry, is_new, evicted = t.update(addr(i), 0, link_addr(i), rssi, INTERVAL, now)
+        if len(t) == 6 and is_new or entry is None:
+            assert evicted is expected, (step, rssi)
+            if expected is not None:
+                evictions[established] += 1
+                if established:
+                    last_evict = now
+        if entry is None:
+            refused += 1
+        if entry is not None and rng.below(3) == 0:
+            entry.rx_q, entry.tx_q = 255, 255  # established now and then
+        if rng.below(50) == 0:
+            t.remove(addr(1 + rng.below(60)))
+    assert refused > 1000 and evictions[0] > 10 and evictions[1] > 10, (refused, evictions)
 
 
 def _flood(t, originals, start, fakes_establish):
