@@ -50,6 +50,7 @@ from meshbulb.wire import F_ANY_GW
 from .heap import long_lived_heap
 from .medium import Medium
 from .radio import LinkTable, RadioParams, build_links
+from .ranks import IndexSet
 from .results import Event, RunResult, TimeBucket, percentile
 
 _TICK_MASK = (1 << 30) - 1
@@ -133,6 +134,8 @@ class Simulation:
         self._control_before_boot = [0] * self.count  # control bytes of earlier incarnations
         self.nodes: list[Node] = [self._boot(i) for i in range(self.count)]
         self.alive = [True] * self.count
+        self._bulbs_on = IndexSet(self.count, (i for i in range(self.count)
+                                                if not self.is_gateway[i]))
         self._timer_version = [0] * self.count
         self._armed_at: list[float | None] = [None] * self.count
         self.uplink_ok = {g: True for g in self.gateways}
@@ -150,6 +153,8 @@ class Simulation:
         self.timeline: list[TimeBucket] = []
         self.events: list[Event] = []
         self.reachable: set[int] = set()
+        self._switches = 0  # bulbs switched and uplinks changed so far
+        self._reachable_after = -1  # self._switches when self.reachable was worked out
         self.convergence_s: float | None = None
         self.failover_s: list[float] = []
         self._packet_id = 0
@@ -230,6 +235,12 @@ class Simulation:
         if self.alive[i] == on:
             return
         self.alive[i] = on
+        self._switches += 1
+        if not self.is_gateway[i]:
+            if on:
+                self._bulbs_on.add(i)
+            else:
+                self._bulbs_on.discard(i)
         self.medium.switch(i, on)
         self._timer_version[i] += 1
         self._armed_at[i] = None
@@ -399,14 +410,14 @@ class Simulation:
     def _flip(self, i: int) -> None:
         """Diurnal churn: an off bulb comes back on and another bulb goes off."""
         self._switch(i, True)
-        bulbs = [k for k in range(self.count) if not self.is_gateway[k] and self.alive[k]]
-        if bulbs:
-            k = bulbs[int(self.rng.integers(0, len(bulbs)))]
+        if self._bulbs_on:  # the pick is the same as from the list of bulbs that are on
+            k = self._bulbs_on.kth(int(self.rng.integers(0, len(self._bulbs_on))))
             self._switch(k, False)
             self._at(float(self.rng.exponential(self.spec.mean_off_s)), partial(self._flip, k))
 
     def _uplink(self, g: int, ok: bool) -> None:
         self.uplink_ok[g] = ok
+        self._switches += 1
         if self.alive[g]:
             self._execute(g, self.nodes[g].set_uplink(0, 255 if ok else 0, self._now_ms()))
         if not ok:
@@ -448,8 +459,13 @@ class Simulation:
         return [g for g in self.gateways if self.alive[g] and self.uplink_ok[g]]
 
     def _reachable_now(self) -> set[int]:
-        """Rule 3: bulbs with a path of good links to an alive gateway with a working uplink."""
-        return set(self._good_hops(self._working_gateways()))
+        """Rule 3: bulbs with a path of good links to an alive gateway with a working uplink.
+        Worked out again only when a bulb or an uplink was switched since: a breadth-first
+        search over every link each bucket was a twentieth of a dense static run."""
+        if self._reachable_after != self._switches:
+            self._reachable_after = self._switches
+            self.reachable = set(self._good_hops(self._working_gateways()))
+        return self.reachable
 
     def control_bytes(self, i: int) -> int:
         """Control bytes node i sent since the start, across reboots."""

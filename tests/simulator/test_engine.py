@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from meshbulb_sim.engine import GatewayFailure, SimSpec, Simulation
+from meshbulb_sim.engine import GatewayFailure, PowerCut, SimSpec, Simulation
 from meshbulb_sim.radio import RadioParams, airtime_s, build_links
 
 
@@ -64,6 +64,24 @@ def test_the_same_seed_gives_the_same_run() -> None:
     first.pop("wall_s")
     second.pop("wall_s")
     assert first == second
+
+
+def test_reachable_bulbs_follow_a_power_cut_and_its_end() -> None:
+    # A 10 x 10 grid with its gateway in a corner; the cut darkens the far half's middle.
+    cut = PowerCut(at_s=25, duration_s=20, x_m=135.0, y_m=270.0, radius_m=100.0)
+    spec = SimSpec(name="cut", seed=6, duration_s=60, warmup_s=10, bucket_s=10,
+                   power_cuts=(cut,))
+    sim = Simulation(spec, grid(100), [0])
+    result = sim.run()
+    on = [bucket.alive_nodes for bucket in result.timeline]
+    assert min(on) < 100 and on[-1] == 100
+    inside = [i for i in range(100) if np.hypot(*(grid(100)[i] - (135.0, 270.0))) <= 100.0]
+    assert inside and result.metrics["reachable_fraction"] == 1.0  # all back at the end
+    # The reachable set is worked out again after every switch, not kept from the start.
+    sim._switch(inside[0], False)
+    assert inside[0] not in sim._reachable_now()
+    sim._switch(inside[0], True)
+    assert inside[0] in sim._reachable_now()
 
 
 def test_bulb_to_bulb_peers_stay_within_the_radius() -> None:
