@@ -192,9 +192,14 @@ class Simulation:
         if deadline is None:
             return
         now_s = self.env.now
-        delay_ms = ((deadline - (int(now_s * 1000) & _TICK_MASK) + _TICK_HALF) & _TICK_MASK) \
-            - _TICK_HALF
-        at_s = now_s + delay_ms / 1000 if delay_ms > 0 else now_s
+        now_ms = int(now_s * 1000)
+        delay_ms = ((deadline - (now_ms & _TICK_MASK) + _TICK_HALF) & _TICK_MASK) - _TICK_HALF
+        # The middle of the deadline's millisecond (or now, if that has passed), whenever the
+        # timer is armed: the core sees that millisecond there despite rounding, and asking
+        # again changes nothing.
+        at_s = (now_ms + delay_ms + 0.5) / 1000
+        if at_s < now_s:
+            at_s = now_s
         armed = self._armed_at[i]
         if armed is not None and now_s <= armed <= at_s:
             return
@@ -214,11 +219,12 @@ class Simulation:
 
     def _receive(self, j: int, i: int, frame: bytes, rssi_dbm: int) -> None:
         if self.alive[j]:
-            actions = self.nodes[j].receive(frame, 0, self.addresses[i], rssi_dbm,
-                                            int(self.env.now * 1000) & _TICK_MASK)
+            node = self.nodes[j]
+            actions = node.receive(frame, 0, self.addresses[i], rssi_dbm,
+                                   int(self.env.now * 1000) & _TICK_MASK)
             if actions:
                 self._execute(j, actions)
-            else:
+            elif not node.timers_kept:  # a frame dropped untouched moves no deadline
                 self._schedule(j)
 
     def _verdict(self, i: int, j: int, acknowledged: bool, frame: bytes) -> None:

@@ -4,6 +4,10 @@
 # 1. The driver calls receive() for every frame, tick() when next_deadline_ms() is reached,
 #    link_failed()/link_ok() with the link layer's verdict on unicast sends (these two never
 #    produce actions), and send(), send_internet() or broadcast() for application data.
+#    After receive(), timers_kept is True when the frame was dropped before it changed any
+#    timer (_KEEPS_TIMERS): next_deadline_ms() is what it was, and a driver need not ask. In
+#    a dense city most frames are such drops (HELLOs from outside a full table, routes from
+#    non-neighbours, duplicates), and asking after each was a seventh of the simulator's time.
 # 2. Every call returns the node's action list, valid until the next call:
 #      (ACT_TX, link, link_addr or None for broadcast, frame bytes)
 #      (ACT_DELIVER, src, port, payload, flags)
@@ -46,6 +50,13 @@ from meshbulb.routecache import RouteCache
 from meshbulb.routing import RoutingControl
 from meshbulb.seqstore import SeqCounter
 from meshbulb.stats import Stats
+
+# Drop reasons returned before anything that sets a timer (rule 1). "duplicate" may tell a
+# pending flood relay that a copy went out, which can only cancel it.
+_KEEPS_TIMERS = {
+    "short", "oversize", "bad_version", "bad_type", "bad_flags", "bad_addr", "bad_payload",
+    "unknown_key", "bad_mic", "replay", "own", "duplicate", "not_neighbour", "table_full",
+}
 
 ACT_TX = const(1)
 ACT_DELIVER = const(2)
@@ -94,6 +105,7 @@ class Node:
             self.replay = ReplayTable(cfg.max_replay_sources)
         self._frag_tag = rand_below(0x10000)
         self._housekeep_ms = None
+        self.timers_kept = False  # rule 1: set by every receive()
         self._salvage = []  # (frame, failed neighbour's link address), rule 7
         self._salvaged = []  # (src, seq) of the last frames salvaged here
         self.last_seq = None
@@ -114,8 +126,11 @@ class Node:
             reason = self._receive(frame, link, link_src, rssi_dbm, now_ms)
         except Exception:  # noqa: BLE001 - last line of defence; fuzz tests keep it at zero
             reason = "internal_error"
-        if reason is not None:
+        if reason is None:
+            self.timers_kept = False
+        else:
             self.stats.drop(reason)
+            self.timers_kept = reason in _KEEPS_TIMERS
         return self._out
 
     def tick(self, now_ms):
