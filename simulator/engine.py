@@ -4,7 +4,9 @@ measurements that become metrics.json.
 Rules kept here:
 1. Every bulb is a meshbulb.node.Node, driven exactly like a bulb drives it: frames in,
    timers at next_deadline_ms(), actions out. Simulated time is simpy's (seconds); the core
-   sees it as wrapping millisecond ticks.
+   sees it as wrapping millisecond ticks. A timer fires in the middle of its deadline's
+   millisecond, so re-arming it for the same deadline changes nothing, and the driver skips
+   asking after frames the node reports as dropped untouched (Node.timers_kept).
 2. A bulb switched off at the wall stops; switched on again it boots a new Node with the same
    address and the same persistent frame counter (a bulb's NVS survives the power cut).
 3. Traffic: every bulb sends internet flows (a geometric number of packets each),
@@ -466,8 +468,8 @@ class Simulation:
 
     def _reachable_now(self) -> set[int]:
         """Rule 3: bulbs with a path of good links to an alive gateway with a working uplink.
-        Worked out again only when a bulb or an uplink was switched since: a breadth-first
-        search over every link each bucket was a twentieth of a dense static run."""
+        Worked out again only when a bulb or an uplink was switched since: the breadth-first
+        search over every link took 25 ms per bucket on a 2,000-bulb dense grid."""
         if self._reachable_after != self._switches:
             self._reachable_after = self._switches
             self.reachable = set(self._good_hops(self._working_gateways()))

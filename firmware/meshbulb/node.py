@@ -4,8 +4,8 @@
 # 1. The driver calls receive() for every frame, tick() when next_deadline_ms() is reached,
 #    link_failed()/link_ok() with the link layer's verdict on unicast sends (these two never
 #    produce actions), and send(), send_internet() or broadcast() for application data.
-#    After receive(), timers_kept is True when the frame was dropped before it changed any
-#    timer (_KEEPS_TIMERS): next_deadline_ms() is what it was, and a driver need not ask. In
+#    After receive(), timers_kept is True when the frame was dropped before it set any timer
+#    (_KEEPS_TIMERS): next_deadline_ms() is no earlier than it was, and a driver need not ask. In
 #    a dense city most frames are such drops (HELLOs from outside a full table, routes from
 #    non-neighbours, duplicates), and asking after each was a seventh of the simulator's time.
 # 2. Every call returns the node's action list, valid until the next call:

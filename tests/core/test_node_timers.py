@@ -58,6 +58,7 @@ def test_frames_dropped_untouched_leave_every_deadline_as_it_was():
     for reason in ("table_full", "not_neighbour", "duplicate"):
         assert seen.get(reason, 0) > 10, seen
     assert seen["other"] > 50, seen
+    assert seen.get("later", 0) > 0, seen  # duplicates did cancel pending relays
 
 
 def test_a_drop_that_retracts_a_route_is_not_reported_as_kept():
