@@ -390,10 +390,13 @@ class Node:
             return nb
         return None
 
-    def _learn_reverse(self, src, link_src, hops, lifetime_ms, now_ms, heard_us=False):
-        """Rule 9: heard_us says the frame shows that its sender hears us."""
+    def _learn_reverse(self, src, link_src, hops, lifetime_ms, now_ms, dst=None, flags=0):
+        """Rule 9. dst and flags, given for DATA, let a frame routed towards a gateway vouch
+        for a link its sender's HELLOs have not confirmed yet (checked only then)."""
         prev = self.neighbours.find_by_link(link_src)
-        if prev is not None and (heard_us or prev.tx_q > 0) and src != self.address:
+        if prev is None or src == self.address:
+            return
+        if prev.tx_q > 0 or (dst is not None and self._towards_gateway(dst, flags)):
             self.routes.update(src, prev.node_addr, hops, lifetime_ms, now_ms)
 
     # --- discovery -----------------------------------------------------------------------------
@@ -607,8 +610,7 @@ class Node:
                 return None
             return self._relay_flood(key, frame, hops_left, hops_taken, link, rssi_dbm, now_ms)
         self._learn_reverse(src, link_src, hops_taken + 1,
-                            self.config.reverse_route_lifetime_ms, now_ms,
-                            self._towards_gateway(dst, flags))
+                            self.config.reverse_route_lifetime_ms, now_ms, dst, flags)
         here = dst == self.address or (
             flags & wire.F_ANY_GW and self.is_gateway and self.control.gw_health > 0
         )
