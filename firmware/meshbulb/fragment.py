@@ -18,6 +18,8 @@ def fragment_count(total_len, max_chunk):
 
 
 class _Slot:
+    __slots__ = ("buf", "src", "tag", "count", "total", "mask", "expires_ms")
+
     def __init__(self, max_bytes):
         self.buf = bytearray(max_bytes)
         self.src = None

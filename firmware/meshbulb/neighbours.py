@@ -38,6 +38,9 @@ HELLO_RESTART = const(2)
 class Neighbour:
     """One row of the neighbour table."""
 
+    __slots__ = ("node_addr", "link", "link_addr", "rssi_dbm", "rx_q", "tx_q", "hello_seq",
+                 "is_gateway", "heard_ms", "expires_ms", "send_failures")
+
     def __init__(self, node_addr, link, link_addr, rssi_dbm, now_ms):
         self.node_addr = node_addr
         self.link = link

@@ -16,6 +16,8 @@ from meshbulb.compat import ticks_add, ticks_diff
 
 
 class CachedRoute:
+    __slots__ = ("next_hop", "hops", "expires_ms")
+
     def __init__(self, next_hop, hops, expires_ms):
         self.next_hop = next_hop
         self.hops = hops

@@ -51,6 +51,9 @@ SWITCHED = 7
 class GatewayRoute:
     """Our selected route to one gateway."""
 
+    __slots__ = ("gw", "next_hop", "seqno", "adv_metric", "metric", "load", "health", "expires_ms",
+                 "added_ms", "backup")
+
     def __init__(self, gw):
         self.gw = gw
         self.next_hop = None
