@@ -27,6 +27,32 @@ def test_hello_interval_grows_while_nothing_changes():
     assert trickle.interval_ms == trickle.imax_ms
 
 
+def test_every_hello_announces_a_bound_on_the_gap_to_the_next():
+    # routing.py rule 9: Trickle sends anywhere in the second half of each interval, so two
+    # HELLOs lie up to 1.5 intervals apart; neighbours hold an entry for a multiple of what the
+    # HELLO announces, which must cover the gap.
+    pair = NodePair(config=small_config())
+    heard = {}  # sender address -> [(time_ms, announced interval_ms)]
+
+    def tap(frame):
+        if frame[0] & 0x0F == wire.T_HELLO:
+            parsed = wire.parse_hello(frame, wire.HEADER_LEN, len(frame) - wire.HEADER_LEN)
+            heard.setdefault(bytes(frame[7:13]), []).append((pair.now_ms, parsed[2] * 100))
+
+    pair.tap = tap
+    pair.run(600000)
+    assert len(heard) == 2
+    longest_gap_ms = 0
+    for hellos in heard.values():
+        assert len(hellos) >= 12
+        for k in range(1, len(hellos)):
+            gap_ms = hellos[k][0] - hellos[k - 1][0]
+            assert gap_ms <= hellos[k - 1][1]
+            longest_gap_ms = max(longest_gap_ms, gap_ms)
+    imax_ms = pair.nodes[0].control.trickle.imax_ms
+    assert longest_gap_ms > imax_ms  # the jitter that made the interval alone too short
+
+
 def test_link_failures_remove_the_neighbour_and_its_routes():
     pair = NodePair(gateway=True, config=small_config())
     pair.run(5000)

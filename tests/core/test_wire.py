@@ -14,8 +14,8 @@ BC = wire.BROADCAST
 FR = wire.F_FRAG
 H = wire.HEADER_LEN
 # Real frames from the core, shown in docs/protocol.md section 11.
-HELLO_HEX = "11000000000000020000000002ffffffffffff350154bd01e6fe001401020000000001a0"
-DATA_HEX = "13600004000000020000000001020000000002227b8f1201000d68656c6c6f2067617465776179"
+HELLO_HEX = "11000000000000020000000002ffffffffffff350154bc01e6fe001e01020000000001a0"
+DATA_HEX = "13600004000000020000000001020000000002227b8f0f01000d68656c6c6f2067617465776179"
 
 
 def unhex(text):
@@ -114,11 +114,11 @@ def test_doc_examples_are_real_frames():
         f.close()
         assert found == 2
     hello = unhex(HELLO_HEX)
-    assert parse(hello) == (1, 0, 0, 0, 0, DST, BC, 0x350154BD, 13)
-    assert wire.parse_hello(hello, H, 13) == (wire.F_GATEWAY, 0xE6FE, 20, 1)
+    assert parse(hello) == (1, 0, 0, 0, 0, DST, BC, 0x350154BC, 13)
+    assert wire.parse_hello(hello, H, 13) == (wire.F_GATEWAY, 0xE6FE, 30, 1)
     assert wire.hello_quality_for(hello, H, 1, SRC) == 0xA0
     data = unhex(DATA_HEX)
-    assert parse(data) == (3, 0x60, 0, 1024, 0, SRC, DST, 0x227B8F12, 16)
+    assert parse(data) == (3, 0x60, 0, 1024, 0, SRC, DST, 0x227B8F0F, 16)
     assert wire.parse_data(data, H, 16, 0x60) == (1, 26, 13, None)
     assert data[26:] == b"hello gateway"
 
