@@ -21,7 +21,8 @@
 #    they come and go every few HELLOs, and in a 1,000-bulb city they caused 90 % of the
 #    extra HELLOs.
 # 2. Route updates go out periodically and as triggered updates (after triggered_delay_ms,
-#    at most one per triggered_min_interval_ms) when a first gateway is added, when a route
+#    at most one per triggered_min_interval_ms) when a first gateway is added or the only
+#    one gets significantly better, when a route
 #    gets significantly worse or is lost, and when a route that we use or that beats ours is
 #    added or gets significantly better. Other good news (a backup gateway, a better backup
 #    route) waits for the periodic update: in a 5,000-bulb grid it made a third of the route
@@ -256,7 +257,11 @@ class RoutingControl:
                 self.trigger_update(now_ms)
             elif outcome == rt.ADDED or outcome == rt.CHANGED:
                 if route.metric >= old_metric or len(self.gateways) == 1:
-                    self.trigger_update(now_ms)  # a first gateway, or a worse route: urgent
+                    # A first gateway, a worse route, or the only route getting better:
+                    # urgent. (As rate-limited good news, the only route's gains spread
+                    # slower and routes stayed long: 3,000-bulb grid, 4 minutes, stretch
+                    # 1.22 -> 1.26 and 2 % more frames.)
+                    self.trigger_update(now_ms)
                 elif self._leads(route):
                     self.trigger_update(now_ms, True)  # good news, rate-limited
             return True
