@@ -22,9 +22,9 @@
 #    extra HELLOs.
 # 2. Route updates go out periodically and as triggered updates (after triggered_delay_ms,
 #    at most one per triggered_min_interval_ms) when a first gateway is added or the only
-#    one gets significantly better, when a route
-#    gets significantly worse or is lost, and when a route that we use or that beats ours is
-#    added or gets significantly better. Other good news (a backup gateway, a better backup
+#    one gets significantly better, when a route gets significantly worse or is lost, and
+#    when a route that we use or that beats ours is added or gets significantly better
+#    (rate-limited, below). Other good news (a backup gateway, a better backup
 #    route) waits for the periodic update: in a 5,000-bulb grid it made a third of the route
 #    updates of the first minute. The periodic interval is route_update_interval_ms (jittered)
 #    after bad news (anything but good news, below) and doubles with each quiet update,
