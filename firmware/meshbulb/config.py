@@ -54,6 +54,7 @@ _BOUNDS = (
     ("discovery_ttls", 1, 12),
     ("discovery_first_ttl", 1, 255),
     ("discovery_per_hop_ms", 1, 10000),
+    ("discovery_max_link_cost", 16, 1024),
     ("route_lifetime_ms", 1000, 3600000),
     ("reverse_route_lifetime_ms", 1000, 3600000),
     ("load_weight", 0, 4096),
@@ -103,6 +104,7 @@ class Config:
     discovery_ttls = 4
     discovery_first_ttl = 2
     discovery_per_hop_ms = 40
+    discovery_max_link_cost = 32  # bulb-to-bulb routes use links of ETX <= 2 (1/16 ETX units)
     route_lifetime_ms = 60000
     reverse_route_lifetime_ms = 10000
     load_weight = 256

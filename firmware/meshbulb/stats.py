@@ -15,7 +15,7 @@ DROP_REASONS = (
     "short", "oversize", "bad_version", "bad_type", "bad_flags", "bad_addr", "bad_payload",
     "unknown_key", "bad_mic", "replay", "own", "duplicate", "hop_limit", "no_route", "not_neighbour",
     "table_full", "relay_full", "reassembly_full", "queue_full",
-    "discovery_failed", "internal_error",
+    "discovery_failed", "weak_link", "internal_error",
 )
 _INTERNAL_ERROR = DROP_REASONS.index("internal_error")
 # A constant shared by every node: in a dense city most received frames are dropped, and

@@ -26,3 +26,15 @@ def line(count, gateways=(), config=None, loss=0.0, seed=1, start_ms=0):
     for i in range(count - 1):
         mesh.link(i, i + 1)
     return mesh
+
+
+def detour(config=None, mesh_key=None):
+    """0 hears 1 only faintly (-100 dBm); 2 hears both well; 3 hangs off 1."""
+    mesh = MiniMesh(config=config or small_config(), mesh_key=mesh_key)
+    for _ in range(4):
+        mesh.add_node()
+    mesh.link(0, 1, rssi_dbm=-100)
+    mesh.link(0, 2)
+    mesh.link(2, 1)
+    mesh.link(1, 3)
+    return mesh

@@ -2,10 +2,11 @@
 # out bulb by bulb. Runs under CPython and MicroPython.
 # micropython-heap: 150k  (holds a mesh of two or three nodes, keyed ones need more)
 
-from meshkit import line, small_config
+from meshkit import detour, line, small_config
 
 from meshbulb.auth import Keyring
 from meshbulb.seqstore import MemoryStore
+from meshbulb.wire import T_RREQ
 from meshbulb_testing.minimesh import MiniMesh, NodePair
 
 KEY = b"community key 16"
@@ -60,3 +61,16 @@ def test_keyless_nodes_still_work_as_before():
     pair = NodePair(gateway=True, config=small_config())
     pair.run(3000)
     assert pair.nodes[0].keyring is None and pair.nodes[0].best_gateway() is not None
+
+
+def test_a_route_request_heard_faintly_first_does_not_spend_its_replay_slot():
+    mesh = detour(mesh_key=KEY)
+    mesh.run(8000)
+    mesh.send(0, 3, b"far")
+    mesh.run(2000)
+    assert [(d[1], d[4]) for d in mesh.delivered] == [(3, b"far")]
+    assert mesh.nodes[1].stats.drop_count("weak_link") >= 1
+    assert mesh.nodes[1].stats.drop_count("duplicate") == 0
+    assert mesh.nodes[1].stats.frames_out[T_RREQ] == 1  # it relayed the copy 2 passed on
+    route = mesh.nodes[0].routes.find(mesh.nodes[3].address, mesh.clock())
+    assert route is not None and route.next_hop == mesh.nodes[2].address

@@ -2,7 +2,7 @@
 # Runs under CPython and MicroPython; helpers in meshkit.py.
 # micropython-heap: 150k  (holds a mesh of two or three nodes, keyed ones need more)
 
-from meshkit import line, small_config
+from meshkit import detour, line, small_config
 
 from meshbulb import wire
 from meshbulb.node import Node
@@ -86,3 +86,30 @@ def test_discovery_failure_falls_back_to_flooding():
     got = [d for d in mesh.delivered if d[4] == b"flooded"]
     assert len(got) == 1 and got[0][1] == 3
     assert got[0][5] & wire.F_FLOOD
+
+
+def test_route_requests_travel_good_links_only():
+    mesh = detour()
+    mesh.run(8000)
+    mesh.send(0, 3, b"far")
+    mesh.run(2000)
+    assert [(d[1], d[4]) for d in mesh.delivered] == [(3, b"far")]
+    # Node 1 heard 0's request first over the faint link, and took the copy 2 relayed.
+    assert mesh.nodes[1].stats.drop_count("weak_link") >= 1
+    route = mesh.nodes[0].routes.find(mesh.nodes[3].address, mesh.clock())
+    assert route is not None and route.next_hop == mesh.nodes[2].address and route.hops == 3
+
+
+def test_a_faint_neighbour_is_reached_through_a_good_one():
+    mesh = detour()
+    mesh.run(8000)
+    mesh.send(0, 2, b"well heard")  # a good link: straight there, no search
+    mesh.run(500)
+    assert mesh.nodes[0].stats.frames_out[wire.T_RREQ] == 0
+    mesh.send(0, 1, b"faint")
+    mesh.run(2000)
+    assert [(d[1], d[4]) for d in mesh.delivered] == [(2, b"well heard"), (1, b"faint")]
+    assert mesh.nodes[0].stats.frames_out[wire.T_RREQ] == 1
+    route = mesh.nodes[0].routes.find(mesh.nodes[1].address, mesh.clock())
+    assert route is not None and route.next_hop == mesh.nodes[2].address
+    assert mesh.nodes[2].stats.relayed >= 1
