@@ -47,6 +47,9 @@
 #    the frame or its ACK is lost: in ci.toml's 500-bulb grid (seeds 1-3) bulb-to-bulb
 #    delivery was 0.87-0.92, half the losses on direct sends to weak neighbours and route
 #    replies lost on the way back; gated, 0.99-1.0, with a third less control traffic.
+# 11. Flooded DATA is relayed by reach (flood.py rule 4): a copy with more hops left than the
+#    one taken replaces it while the relay waits, and one that reaches less far does not
+#    suppress it. Route requests count every copy, as before.
 
 from meshbulb import wire
 from meshbulb.compat import TICKS_HALF, TICKS_MASK, const, ticks_diff, ticks_earliest
@@ -461,7 +464,8 @@ class Node:
             if key_id:
                 return "unknown_key"
         else:
-            reason = self._authenticate(frame, ftype, flags, key_id, src, dst, seq)
+            reason = self._authenticate(frame, ftype, flags, key_id, src, dst, seq, hops_left,
+                                        hops_taken)
             if reason is not None:
                 return reason
         off = wire.HEADER_LEN
@@ -511,7 +515,7 @@ class Node:
         self._forward_to(frame, hops_left, hops_taken, result)
         return None
 
-    def _authenticate(self, frame, ftype, flags, key_id, src, dst, seq):
+    def _authenticate(self, frame, ftype, flags, key_id, src, dst, seq, hops_left, hops_taken):
         """Rule 5: key id, MIC, then replay window; nothing is recorded unless all pass."""
         mic_key = self.keyring.accepts(key_id) if key_id else None
         if mic_key is None:
@@ -521,7 +525,8 @@ class Node:
         if not self.replay.check(src, seq):
             if ftype == wire.T_RREQ or (ftype == wire.T_DATA and (
                     dst == wire.BROADCAST or flags & wire.F_FLOOD)):
-                self.flood.heard_copy(flood_key(src, seq))  # a copy still counts
+                # A copy still counts (rule 11).
+                self._heard_copy(flood_key(src, seq), frame, hops_left, hops_taken)
                 return "duplicate"
             return "replay"
         self.replay.commit(src, seq)
@@ -604,11 +609,20 @@ class Node:
         self.stats.relayed += 1
         self._unicast_bytes(self._relayed_copy(frame, hops_left, hops_taken), nb)
 
-    def _relay_flood(self, key, frame, hops_left, hops_taken, link, rssi_dbm, now_ms):
+    def _heard_copy(self, key, frame, hops_left, hops_taken):
+        if self.flood.heard_copy(key, hops_left):
+            self.flood.replace(key, self._relayed_copy(frame, hops_left, hops_taken), hops_left)
+
+    def _relay_flood(self, key, frame, hops_left, hops_taken, link, rssi_dbm, now_ms,
+                     by_reach=False):
+        """Schedule a flooded frame's relay; by_reach for DATA (rule 11)."""
         if hops_left == 0:
+            if by_reach:  # rule 11: a copy that goes further may still come
+                self.flood.schedule(key, None, link, rssi_dbm, now_ms, 0)
             return None
         copy = self._relayed_copy(frame, hops_left, hops_taken)
-        if not self.flood.schedule(key, copy, link, rssi_dbm, now_ms):
+        if not self.flood.schedule(key, copy, link, rssi_dbm, now_ms,
+                                   hops_left if by_reach else None):
             return "relay_full"
         return None
 
@@ -624,13 +638,14 @@ class Node:
         if flooded:
             key = flood_key(src, seq)
             if not self.dedup.add(key):
-                self.flood.heard_copy(key)
+                self._heard_copy(key, frame, hops_left, hops_taken)
                 return "duplicate"
             if dst == self.address or dst == wire.BROADCAST:
                 self._deliver(src, port, frame, body_off, body_len, frag, flags, seq, now_ms)
             if dst == self.address:
                 return None
-            return self._relay_flood(key, frame, hops_left, hops_taken, link, rssi_dbm, now_ms)
+            return self._relay_flood(key, frame, hops_left, hops_taken, link, rssi_dbm, now_ms,
+                                     True)
         self._learn_reverse(src, link_src, hops_taken + 1,
                             self.config.reverse_route_lifetime_ms, now_ms, dst, flags)
         here = dst == self.address or (
@@ -686,7 +701,7 @@ class Node:
             return "bad_payload"
         key = flood_key(src, seq)
         if not self.dedup.add(key):
-            self.flood.heard_copy(key)
+            self._heard_copy(key, frame, hops_left, hops_taken)
             return "duplicate"
         self._learn_reverse(src, link_src, hops_taken + 1,
                             self.config.reverse_route_lifetime_ms, now_ms)

@@ -156,3 +156,53 @@ def test_schedule_and_due_across_tick_wraparound():
     assert d == ticks_add(start, JITTER) and d < start
     assert relay.due(TICKS_PERIOD - 1) == ()
     assert list(relay.due(d)) == [(b"a", 0)]
+
+
+def test_a_copy_with_more_hops_left_replaces_the_waiting_one():
+    # Rule 4: we took a copy with 1 hop left; one with 3 left comes the shorter way.
+    relay = FloodRelay(4, JITTER, 3, _highest)
+    relay.schedule(1, b"one more hop", 0, -95, 0, 1)
+    assert relay.heard_copy(1, 3)
+    relay.replace(1, b"two more hops", 3)
+    assert relay.heard_copy(1, 3) is False  # the same reach now: it counts
+    assert list(relay.due(JITTER)) == [(b"two more hops", 0)]
+
+
+def test_copies_that_stop_sooner_do_not_suppress_a_relay_that_goes_by_reach():
+    relay = FloodRelay(4, JITTER, 3, _highest)
+    relay.schedule(1, b"x", 0, -95, 0, 3)  # we would relay it with 2 hops left
+    for _ in range(5):
+        assert relay.heard_copy(1, 1) is False  # they carry it 1 hop on
+    assert len(relay) == 1
+    relay.heard_copy(1, 2)  # as far as ours: these count
+    relay.heard_copy(1, 2)
+    assert len(relay) == 0 and relay.suppressed == 1
+
+
+def test_relays_without_hops_left_count_every_copy():
+    relay = FloodRelay(4, JITTER, 3, _highest)
+    relay.schedule(1, b"x", 0, -95, 0)
+    assert relay.heard_copy(1, 9) is False  # no reach kept: never a replacement
+    relay.heard_copy(1, 0)
+    assert len(relay) == 0
+
+
+def test_a_placeholder_sends_nothing_unless_a_further_copy_comes():
+    relay = FloodRelay(4, JITTER, 3, _highest)
+    relay.schedule(1, None, 0, -95, 0, 0)
+    relay.schedule(2, None, 0, -95, 0, 0)
+    assert relay.next_deadline_ms() == HALF  # a faint sender: half the window
+    assert relay.heard_copy(2, 1)
+    relay.replace(2, b"last hop", 1)
+    assert list(relay.due(HALF)) == [(b"last hop", 0)]
+    assert len(relay) == 0
+
+
+def test_placeholders_take_at_most_half_the_slots():
+    relay = FloodRelay(4, JITTER, 3, _highest)
+    assert relay.schedule(1, None, 0, -95, 0, 0)
+    assert relay.schedule(2, None, 0, -95, 0, 0)
+    assert not relay.schedule(3, None, 0, -95, 0, 0)
+    assert relay.schedule(4, b"real", 0, -95, 0, 2)
+    assert relay.schedule(5, b"real", 0, -95, 0, 2)
+    assert not relay.schedule(6, b"real", 0, -95, 0, 2)
