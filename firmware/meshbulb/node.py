@@ -64,7 +64,8 @@ from meshbulb.seqstore import SeqCounter
 from meshbulb.stats import Stats
 
 # Drop reasons returned before anything that sets a timer (rule 1). "duplicate" may tell a
-# pending flood relay that a copy went out, which can only cancel it.
+# pending flood relay that a copy went out, which can only cancel it or swap the frame it
+# sends (rule 11), never move it earlier.
 _KEEPS_TIMERS = {
     "short", "oversize", "bad_version", "bad_type", "bad_flags", "bad_addr", "bad_payload",
     "unknown_key", "bad_mic", "replay", "own", "duplicate", "not_neighbour", "table_full",
