@@ -12,7 +12,11 @@ Rules kept here:
 3. Unicast goes on the air like broadcast (every neighbour's air is busy) but is delivered only
    to its addressee, which acknowledges it; without an acknowledgement the sender retries up to
    `retries` times, then reports the failure with the frame, as ESP-NOW's synchronous send
-   does. A lost ACK is modelled as a failed attempt with the reverse link's PRR.
+   does. A lost ACK is modelled as a failed attempt with the reverse link's PRR. Each retry
+   waits a random backoff from a window that doubles with every attempt, from CW_SLOTS to
+   CW_MAX_SLOTS slots (802.11's binary exponential backoff, which ESP-NOW's MAC uses): with
+   a fixed window, the 8 attempts of a frame all fell within about 15 ms, and a receiver
+   kept busy that long by hidden senders lost every one.
 4. Nodes that are off neither send nor receive; their queues are dropped.
 5. Every random draw comes from one seeded random.Random: per-frame draws are scalars, and
    the standard library draws a scalar 20 times faster than a numpy Generator.
@@ -30,6 +34,7 @@ from .radio import LinkTable, RadioParams, airtime_s
 SLOT_S = 50e-6
 DIFS_S = 50e-6
 CW_SLOTS = 32
+CW_MAX_SLOTS = 1024
 ACK_S = 60e-6
 
 Deliver = Callable[[int, int, bytes, int], None]  # (receiver, sender, frame, rssi_dbm)
@@ -148,7 +153,8 @@ class Medium:
             return
         if attempt < self.retries and self.on[i]:
             self.queues[i].appendleft((dst, frame, attempt + 1))
-            self._later(self.rng.randrange(CW_SLOTS) * SLOT_S, self._try, i)
+            window = min(CW_SLOTS << (attempt + 1), CW_MAX_SLOTS)
+            self._later(self.rng.randrange(window) * SLOT_S, self._try, i)
             return
         self.verdict(i, dst, False, frame)
         self._try(i)

@@ -1,0 +1,65 @@
+"""The shared air on its own: ESP-NOW unicast retries and their backoff (medium.py rule 3)."""
+
+from __future__ import annotations
+
+from random import Random
+from typing import Any
+
+import pytest
+import simpy
+
+from meshbulb_sim.medium import ACK_S, CW_MAX_SLOTS, CW_SLOTS, SLOT_S, Medium
+from meshbulb_sim.radio import LinkTable, RadioParams, airtime_s
+
+FRAME = bytes(100)
+
+
+class _LongestBackoff(Random):
+    """Every backoff takes its whole window; every reception draw fails."""
+
+    def randrange(self, *args: Any, **kwargs: Any) -> int:
+        return int(args[0]) - 1
+
+    def random(self) -> float:
+        return 0.999
+
+
+class _Recording(Medium):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.starts_s: list[float] = []
+
+    def _transmit(self, i: int, dst: int | None, frame: bytes, attempt: int) -> None:
+        self.starts_s.append(self.env.now)
+        super()._transmit(i, dst, frame, attempt)
+
+
+def _pair(prr: float, retries: int) -> tuple[simpy.Environment, _Recording, list[bool]]:
+    env = simpy.Environment()
+    links = LinkTable(neighbours=[[1], [0]], prr=[[prr], [prr]], rssi_dbm=[[-80], [-80]])
+    verdicts: list[bool] = []
+    medium = _Recording(env, links, RadioParams(), retries, _LongestBackoff(1),
+                        lambda *_: None, lambda _i, _j, ok, _f: verdicts.append(ok))
+    return env, medium, verdicts
+
+
+def test_each_retry_waits_a_backoff_window_twice_the_last_up_to_the_cap() -> None:
+    env, medium, verdicts = _pair(prr=0.0, retries=7)
+    medium.send(0, 1, FRAME)
+    env.run()
+    assert verdicts == [False]
+    assert len(medium.starts_s) == 8
+    attempt_s = airtime_s(len(FRAME), RadioParams()) + ACK_S
+    waits_slots = [round((b - a - attempt_s) / SLOT_S)
+                   for a, b in zip(medium.starts_s, medium.starts_s[1:], strict=False)]
+    windows = [min(CW_SLOTS << k, CW_MAX_SLOTS) for k in range(1, 8)]
+    assert waits_slots == [w - 1 for w in windows]
+    assert windows[-1] == CW_MAX_SLOTS  # the cap is reached within ESP-NOW's retries
+
+
+@pytest.mark.parametrize("retries", [0, 3])
+def test_a_frame_is_tried_once_plus_its_retries(retries: int) -> None:
+    env, medium, verdicts = _pair(prr=0.0, retries=retries)
+    medium.send(0, 1, FRAME)
+    env.run()
+    assert len(medium.starts_s) == 1 + retries and verdicts == [False]
