@@ -74,12 +74,11 @@ class FloodRelay:
         relay = self.pending.get(key)
         if relay is None:
             return False
-        if relay.hops_left is None:
-            pass  # every copy counts
-        elif hops_left > relay.hops_left:
-            return True
-        elif hops_left + 1 < relay.hops_left:
-            return False  # it reaches less far than our relay would: no reason to stay quiet
+        if relay.hops_left is not None:  # by reach (rule 4); else every copy counts
+            if hops_left > relay.hops_left:
+                return True
+            if hops_left + 1 < relay.hops_left:
+                return False  # it stops sooner than our relay would: no reason to stay quiet
         relay.copies += 1
         if relay.copies >= self.threshold:
             del self.pending[key]
