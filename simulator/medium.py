@@ -8,15 +8,21 @@ Rules kept here:
    if another audible transmission overlapped it there (collision, no capture), and otherwise
    with the link's PRR.
 2. Carrier sense (unless cca is off): a sender that hears the air busy waits until it is
-   free, plus a random backoff of up to CW_SLOTS slots; frames wait in its FIFO meanwhile.
+   free, plus DIFS and a random backoff of up to CW_SLOTS slots; frames wait in its FIFO
+   meanwhile. The timing is 802.11b DSSS, ESP-NOW's default 1 Mbit/s PHY: 20 us slots,
+   SIFS 10 us, DIFS 50 us, CWmin 31, CWmax 1023. (Until commit b7382f0 the slot was 50 us,
+   802.11's FHSS value, and the ACK 60 us.)
 3. Unicast goes on the air like broadcast (every neighbour's air is busy) but is delivered only
-   to its addressee, which acknowledges it; without an acknowledgement the sender retries up to
-   `retries` times, then reports the failure with the frame, as ESP-NOW's synchronous send
-   does. A lost ACK is modelled as a failed attempt with the reverse link's PRR. Each retry
-   waits a random backoff from a window that doubles with every attempt, from CW_SLOTS to
-   CW_MAX_SLOTS slots (802.11's binary exponential backoff, which ESP-NOW's MAC uses): with
-   a fixed window, the 8 attempts of a frame all fell within about 15 ms, and a receiver
-   kept busy that long by hidden senders lost every one.
+   to its addressee, which acknowledges it after SIFS with a 14-byte ACK (304 us at 1 Mbit/s);
+   the frame's duration field (NAV) keeps the sender's neighbours from sending until the ACK
+   is over. Without an acknowledgement the sender retries up to `retries` times, then
+   reports the failure with the frame, as ESP-NOW's synchronous send does. A lost ACK is
+   modelled as a failed attempt with the reverse link's PRR; the ACK itself is not put on
+   the air at the addressee's neighbours. Each retry waits a random backoff from a window
+   that doubles with every attempt, from CW_SLOTS to CW_MAX_SLOTS slots (802.11's binary
+   exponential backoff, which ESP-NOW's MAC uses): with a fixed window, the 8 attempts of a
+   frame all fell within a few milliseconds, and a receiver kept busy that long by hidden
+   senders lost every one.
 4. Nodes that are off neither send nor receive; their queues are dropped.
 5. Every random draw comes from one seeded random.Random: per-frame draws are scalars, and
    the standard library draws a scalar 20 times faster than a numpy Generator.
@@ -29,13 +35,14 @@ from collections.abc import Callable
 from random import Random
 from typing import Any
 
-from .radio import LinkTable, RadioParams, airtime_s
+from .radio import LinkTable, RadioParams, ack_airtime_s, airtime_s
 
-SLOT_S = 50e-6
-DIFS_S = 50e-6
+# Rule 2: 802.11b DSSS.
+SLOT_S = 20e-6
+SIFS_S = 10e-6
+DIFS_S = SIFS_S + 2 * SLOT_S
 CW_SLOTS = 32
 CW_MAX_SLOTS = 1024
-ACK_S = 60e-6
 
 Deliver = Callable[[int, int, bytes, int], None]  # (receiver, sender, frame, rssi_dbm)
 Verdict = Callable[[int, int, bool, bytes], None]  # (sender, addressee, acknowledged, frame)
@@ -50,6 +57,7 @@ class Medium:
         self.links = links
         self.params = params
         self.retries = retries
+        self.ack_s = SIFS_S + ack_airtime_s(params)  # rule 3: from a frame's end to its ACK's
         self.rng = rng
         self.deliver = deliver
         self.verdict = verdict
@@ -100,6 +108,7 @@ class Medium:
         now = self.env.now
         duration = airtime_s(len(frame), self.params)
         end = now + duration
+        hold = end if dst is None else end + self.ack_s  # rule 3: the NAV covers the ACK
         tx = self._next_tx
         self._next_tx += 1
         self.transmissions += 1
@@ -108,14 +117,14 @@ class Medium:
         busy_until, tx_until, rx_end, rx_tx = (self.busy_until, self.tx_until, self.rx_end,
                                                self.rx_tx)
         collided = self.collided
-        if busy_until[i] < end:
-            busy_until[i] = end
+        if busy_until[i] < hold:
+            busy_until[i] = hold
         if rx_end[i] > now:  # half duplex: a reception in progress here is lost
             collided.setdefault(rx_tx[i], set()).add(i)
         lost: set[int] = set()
         for j in self.links.neighbours[i]:
-            if busy_until[j] < end:
-                busy_until[j] = end
+            if busy_until[j] < hold:
+                busy_until[j] = hold
             if tx_until[j] > now:
                 lost.add(j)
             elif rx_end[j] > now:
@@ -127,8 +136,7 @@ class Medium:
                 rx_tx[j] = tx
         collided[tx] = lost
         # A unicast's outcome is known once the ACK is due: one event covers frame and ACK.
-        self._later(duration if dst is None else duration + ACK_S, self._end, tx, i, dst,
-                    frame, attempt)
+        self._later(hold - now, self._end, tx, i, dst, frame, attempt)
 
     def _end(self, tx: int, i: int, dst: int | None, frame: bytes, attempt: int) -> None:
         """Rule 1 (the end event) and rule 3."""

@@ -10,6 +10,7 @@ Rules kept here:
    +2-sigma shadowing could still give MIN_PRR: the cost grows with the number of links, not
    with the square of the number of bulbs.
 4. Airtime = PHY overhead + (frame + MAC overhead) bits / bitrate, as for ESP-NOW at 1 Mbit/s.
+   An ACK is 14 bytes (802.11's ACK frame, FCS included) after the same PHY overhead.
 5. Seeded: the same positions and seed give the same links.
 
 Simpler than ns-3 (docs/simulator.md): no frequency-selective fading, no capture effect, and a
@@ -27,8 +28,9 @@ from scipy.spatial import cKDTree
 SENSITIVITY_DBM = -90.0
 PRR_SLOPE_DB = 1.5
 MIN_PRR = 0.05
-PHY_OVERHEAD_US = 192.0
+PHY_OVERHEAD_US = 192.0  # 802.11b DSSS long preamble and PLCP header
 MAC_OVERHEAD_BYTES = 43
+ACK_BYTES = 14
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ def airtime_s(frame_bytes: int, params: RadioParams) -> float:
     """Rule 4."""
     bits = (frame_bytes + MAC_OVERHEAD_BYTES) * 8
     return PHY_OVERHEAD_US / 1e6 + bits / (params.bitrate_kbit_s * 1000.0)
+
+
+def ack_airtime_s(params: RadioParams) -> float:
+    """Rule 4: 304 us at 1 Mbit/s."""
+    return PHY_OVERHEAD_US / 1e6 + ACK_BYTES * 8 / (params.bitrate_kbit_s * 1000.0)
 
 
 def build_links(positions_m: np.ndarray, params: RadioParams, seed: int) -> LinkTable:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import simpy
 
-from meshbulb_sim.medium import ACK_S, CW_MAX_SLOTS, CW_SLOTS, SLOT_S, Medium
+from meshbulb_sim.medium import CW_MAX_SLOTS, CW_SLOTS, DIFS_S, SLOT_S, Medium
 from meshbulb_sim.radio import LinkTable, RadioParams, airtime_s
 
 FRAME = bytes(100)
@@ -49,7 +49,7 @@ def test_each_retry_waits_a_backoff_window_twice_the_last_up_to_the_cap() -> Non
     env.run()
     assert verdicts == [False]
     assert len(medium.starts_s) == 8
-    attempt_s = airtime_s(len(FRAME), RadioParams()) + ACK_S
+    attempt_s = airtime_s(len(FRAME), RadioParams()) + medium.ack_s
     waits_slots = [round((b - a - attempt_s) / SLOT_S)
                    for a, b in zip(medium.starts_s, medium.starts_s[1:], strict=False)]
     windows = [min(CW_SLOTS << k, CW_MAX_SLOTS) for k in range(1, 8)]
@@ -63,3 +63,25 @@ def test_a_frame_is_tried_once_plus_its_retries(retries: int) -> None:
     medium.send(0, 1, FRAME)
     env.run()
     assert len(medium.starts_s) == 1 + retries and verdicts == [False]
+
+
+def _star(unicast: bool) -> _Recording:
+    """Node 0 sends (to 1, or to everyone); node 2, which hears 0, has a frame 0.1 ms later."""
+    env = simpy.Environment()
+    links = LinkTable(neighbours=[[1, 2], [0], [0]], prr=[[1.0, 1.0], [1.0], [1.0]],
+                      rssi_dbm=[[-60, -60], [-60], [-60]])
+    medium = _Recording(env, links, RadioParams(), 7, _LongestBackoff(1),
+                        lambda *_: None, lambda *_: None)
+    medium.send(0, 1 if unicast else None, FRAME)
+    env.timeout(1e-4).callbacks.append(lambda _event: medium.send(2, None, FRAME))
+    env.run()
+    return medium
+
+
+def test_a_unicast_keeps_the_senders_neighbours_quiet_until_its_ack_is_over() -> None:
+    frame_s = airtime_s(len(FRAME), RadioParams())
+    unicast, broadcast = _star(True), _star(False)
+    assert unicast.ack_s == pytest.approx(10e-6 + 304e-6)  # SIFS + 14 bytes at 1 Mbit/s
+    assert broadcast.starts_s[1] >= frame_s + DIFS_S
+    # The same backoff (the longest) after a longer busy air: by exactly the ACK's time.
+    assert unicast.starts_s[1] - broadcast.starts_s[1] == pytest.approx(unicast.ack_s)
