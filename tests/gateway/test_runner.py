@@ -41,6 +41,16 @@ def fast_checks(cfg: GatewayConfig) -> GatewayConfig:
                                                              uplink_check_interval_s=0.05))
 
 
+async def _health_becomes(gateway: Gateway, value: int, within_s: float = 10.0) -> int:
+    """The health the gateway announces once it is value, or when within_s has passed: the
+    checks run every 50 ms, but a loaded machine may run them late (fixed sleeps flaked)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while (gateway.host.node.control.gw_health != value
+           and asyncio.get_running_loop().time() < deadline):
+        await asyncio.sleep(0.02)
+    return int(gateway.host.node.control.gw_health)
+
+
 def test_two_failed_uplink_checks_retract_and_one_success_restores(tmp_path: Path) -> None:
     async def scenario() -> list[int]:
         server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
@@ -48,16 +58,12 @@ def test_two_failed_uplink_checks_retract_and_one_success_restores(tmp_path: Pat
         gateway = Gateway(fast_checks(parse_config(config_text(tmp_path, port))))
         await gateway.start()
         loop_task = asyncio.create_task(gateway.uplink_loop())
-        health = []
-        await asyncio.sleep(0.3)
-        health.append(gateway.host.node.control.gw_health)  # uplink reachable
+        health = [await _health_becomes(gateway, 255)]  # uplink reachable
         server.close()
         await server.wait_closed()
-        await asyncio.sleep(0.5)
-        health.append(gateway.host.node.control.gw_health)  # two failures at least
+        health.append(await _health_becomes(gateway, 0))  # after two failed checks
         server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
-        await asyncio.sleep(0.5)
-        health.append(gateway.host.node.control.gw_health)  # back
+        health.append(await _health_becomes(gateway, 255))  # back
         loop_task.cancel()
         await gateway.shutdown()
         health.append(gateway.host.node.control.gw_health)  # retracted on shutdown
