@@ -21,8 +21,8 @@ Rules kept here:
    the air at the addressee's neighbours. Each retry waits a random backoff from a window
    that doubles with every attempt, from CW_SLOTS to CW_MAX_SLOTS slots (802.11's binary
    exponential backoff, which ESP-NOW's MAC uses): with a fixed window, the 8 attempts of a
-   frame all fell within a few milliseconds, and a receiver kept busy that long by hidden
-   senders lost every one.
+   frame all fell within about 15 ms, and a receiver kept busy that long by hidden senders
+   lost every one.
 4. Nodes that are off neither send nor receive; their queues are dropped.
 5. Every random draw comes from one seeded random.Random: per-frame draws are scalars, and
    the standard library draws a scalar 20 times faster than a numpy Generator.
