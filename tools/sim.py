@@ -86,6 +86,21 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def reference_loop_ms(additions: int = 1_000_000, repeats: int = 3) -> float:
+    """The best of `repeats` timings of a fixed pure-Python loop: how fast this machine runs
+    Python just now. Shared machines drift (on ours the same loop took from 0.6 to 2 times
+    its usual time within a day), so a bench prints it before and after its run to tell
+    which differences between runs are the code's."""
+    best_s = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        total = 0
+        for k in range(additions):
+            total += k
+        best_s = min(best_s, time.perf_counter() - started)
+    return round(best_s * 1000, 1)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from meshbulb_sim.engine import SimSpec, Simulation
     from meshbulb_sim.layouts import grid
@@ -99,6 +114,7 @@ def _bench(args: argparse.Namespace) -> int:
     spec = SimSpec(name="bench", seed=args.seed, duration_s=duration_s,
                    warmup_s=min(120.0, duration_s / 2))
     progress = _Progress(f"bench {args.nodes} bulbs")
+    loop_before_ms = reference_loop_ms()
     started = time.perf_counter()
     try:
         sim = Simulation(spec, layout.positions_m, gateways, progress)
@@ -106,6 +122,7 @@ def _bench(args: argparse.Namespace) -> int:
     finally:
         progress.done()
     wall_s = time.perf_counter() - started
+    loop_after_ms = reference_loop_ms()
     bulb_minutes = args.nodes * args.minutes
     # Frames the cores took in (no bulb reboots in a bench): the work a bulb-minute holds, so
     # that a layout with fewer neighbours per bulb (a small grid's edges) is seen for what it is.
@@ -117,7 +134,9 @@ def _bench(args: argparse.Namespace) -> int:
                "control_bytes_per_node_s": result.metrics["control_bytes_per_node_s"],
                "delivery_ratio_gateway": result.metrics["delivery_ratio_gateway"],
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-               "heap": heap_in_use()}
+               "heap": heap_in_use(),
+               "reference_loop_ms_before": loop_before_ms,
+               "reference_loop_ms_after": loop_after_ms}
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))
     return 0
 

@@ -68,6 +68,9 @@ def test_sim_bench_prints_its_figures() -> None:
     # Every bulb hears a few neighbours' HELLOs and route updates each minute.
     assert figures["receptions_per_bulb_minute"] > 10
     assert figures["wall_us_per_reception"] > 0 and figures["peak_rss_mb"] > 0
+    # The machine's speed around the run: a million additions take milliseconds, not none.
+    assert 1 < figures["reference_loop_ms_before"] < 10_000
+    assert 1 < figures["reference_loop_ms_after"] < 10_000
 
 
 def test_sim_bench_refuses_a_city_too_small() -> None:
