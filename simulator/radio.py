@@ -53,15 +53,18 @@ class LinkTable:
         return sum(len(n) for n in self.neighbours) / max(1, len(self.neighbours))
 
 
+def _on_air_s(mac_bytes: int, params: RadioParams) -> float:
+    return PHY_OVERHEAD_US / 1e6 + mac_bytes * 8 / (params.bitrate_kbit_s * 1000.0)
+
+
 def airtime_s(frame_bytes: int, params: RadioParams) -> float:
     """Rule 4."""
-    bits = (frame_bytes + MAC_OVERHEAD_BYTES) * 8
-    return PHY_OVERHEAD_US / 1e6 + bits / (params.bitrate_kbit_s * 1000.0)
+    return _on_air_s(frame_bytes + MAC_OVERHEAD_BYTES, params)
 
 
 def ack_airtime_s(params: RadioParams) -> float:
     """Rule 4: 304 us at 1 Mbit/s."""
-    return PHY_OVERHEAD_US / 1e6 + ACK_BYTES * 8 / (params.bitrate_kbit_s * 1000.0)
+    return _on_air_s(ACK_BYTES, params)
 
 
 def build_links(positions_m: np.ndarray, params: RadioParams, seed: int) -> LinkTable:
