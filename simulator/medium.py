@@ -16,9 +16,14 @@ Rules kept here:
    to its addressee, which acknowledges it after SIFS with a 14-byte ACK (304 us at 1 Mbit/s);
    the frame's duration field (NAV) keeps the sender's neighbours from sending until the ACK
    is over. Without an acknowledgement the sender retries up to `retries` times, then
-   reports the failure with the frame, as ESP-NOW's synchronous send does. A lost ACK is
-   modelled as a failed attempt with the reverse link's PRR; the ACK itself is not put on
-   the air at the addressee's neighbours. Each retry waits a random backoff from a window
+   reports the failure with the frame, as ESP-NOW's synchronous send does. The addressee
+   takes the frame in when it gets through, whether or not its ACK then reaches the sender
+   (drawn with the reverse link's PRR): a lost ACK costs a retry, not the frame, and the
+   retries of a frame already taken in are dropped by the addressee's MAC as duplicates
+   (802.11 duplicate detection, which ESP-NOW's MAC does). So a send can report failure
+   for a frame that arrived, as on a bulb. (Until commit 974b1ab a lost ACK lost the frame.)
+   The ACK's airtime counts towards the addressee's, but the ACK is not put on the air at
+   the addressee's neighbours. Each retry waits a random backoff from a window
    that doubles with every attempt, from CW_SLOTS to CW_MAX_SLOTS slots (802.11's binary
    exponential backoff, which ESP-NOW's MAC uses): with a fixed window, the 8 attempts of a
    frame all fell within about 15 ms, and a receiver kept busy that long by hidden senders
@@ -57,7 +62,8 @@ class Medium:
         self.links = links
         self.params = params
         self.retries = retries
-        self.ack_s = SIFS_S + ack_airtime_s(params)  # rule 3: from a frame's end to its ACK's
+        self.ack_air_s = ack_airtime_s(params)
+        self.ack_s = SIFS_S + self.ack_air_s  # rule 3: from a frame's end to its ACK's
         self.rng = rng
         self.deliver = deliver
         self.verdict = verdict
@@ -67,7 +73,9 @@ class Medium:
         self.tx_until = [0.0] * count  # own transmission in progress
         self.rx_end = [0.0] * count  # end of the latest reception in progress
         self.rx_tx: list[int] = [-1] * count  # id of that reception's transmission
-        self.queues: list[deque[tuple[int | None, bytes, int]]] = [deque() for _ in range(count)]
+        # (addressee, frame, attempt, taken in by the addressee already)
+        self.queues: list[deque[tuple[int | None, bytes, int, bool]]] = [
+            deque() for _ in range(count)]
         self.sending = [False] * count
         self.airtime_used_s = [0.0] * count
         self.collided: dict[int, set[int]] = {}
@@ -80,7 +88,7 @@ class Medium:
         """Queue a frame at node i for neighbour dst (None = broadcast)."""
         if not self.on[i]:
             return
-        self.queues[i].append((dst, frame, 0))
+        self.queues[i].append((dst, frame, 0, False))
         if not self.sending[i]:
             self.sending[i] = True
             self._try(i)
@@ -99,10 +107,11 @@ class Medium:
             backoff = DIFS_S + self.rng.randrange(CW_SLOTS) * SLOT_S
             self._later(self.busy_until[i] - now + backoff, self._try, i)
             return
-        dst, frame, attempt = self.queues[i].popleft()
-        self._transmit(i, dst, frame, attempt)
+        dst, frame, attempt, taken_in = self.queues[i].popleft()
+        self._transmit(i, dst, frame, attempt, taken_in)
 
-    def _transmit(self, i: int, dst: int | None, frame: bytes, attempt: int) -> None:
+    def _transmit(self, i: int, dst: int | None, frame: bytes, attempt: int,
+                  taken_in: bool) -> None:
         """Rule 1, the start of a transmission. The hottest loop of a run: the per-node
         lists are bound to locals."""
         now = self.env.now
@@ -136,9 +145,10 @@ class Medium:
                 rx_tx[j] = tx
         collided[tx] = lost
         # A unicast's outcome is known once the ACK is due: one event covers frame and ACK.
-        self._later(hold - now, self._end, tx, i, dst, frame, attempt)
+        self._later(hold - now, self._end, tx, i, dst, frame, attempt, taken_in)
 
-    def _end(self, tx: int, i: int, dst: int | None, frame: bytes, attempt: int) -> None:
+    def _end(self, tx: int, i: int, dst: int | None, frame: bytes, attempt: int,
+             taken_in: bool) -> None:
         """Rule 1 (the end event) and rule 3."""
         lost = self.collided.pop(tx, set())
         neighbours = self.links.neighbours[i]
@@ -152,15 +162,19 @@ class Medium:
             self._try(i)
             return
         pos = self._position(i, dst)
-        ok = (pos is not None and dst not in lost and self.on[dst]
-              and self.rng.random() < prr[pos] and self.rng.random() < prr[pos])
-        if ok and pos is not None:
-            self.deliver(dst, i, frame, rssi[pos])
+        acked = False
+        if pos is not None and dst not in lost and self.on[dst] and self.rng.random() < prr[pos]:
+            if not taken_in:  # rule 3: a retry of a frame already taken in is a duplicate
+                taken_in = True
+                self.deliver(dst, i, frame, rssi[pos])
+            self.airtime_used_s[dst] += self.ack_air_s
+            acked = self.rng.random() < prr[pos]
+        if acked:
             self.verdict(i, dst, True, frame)
             self._try(i)
             return
         if attempt < self.retries and self.on[i]:
-            self.queues[i].appendleft((dst, frame, attempt + 1))
+            self.queues[i].appendleft((dst, frame, attempt + 1, taken_in))
             window = min(CW_SLOTS << (attempt + 1), CW_MAX_SLOTS)
             self._later(self.rng.randrange(window) * SLOT_S, self._try, i)
             return

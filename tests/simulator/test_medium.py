@@ -1,4 +1,5 @@
-"""The shared air on its own: ESP-NOW unicast retries and their backoff (medium.py rule 3)."""
+"""The shared air on its own: ESP-NOW unicast retries, their backoff and lost ACKs (medium.py
+rule 3)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,10 @@ class _Recording(Medium):
         super().__init__(*args, **kwargs)
         self.starts_s: list[float] = []
 
-    def _transmit(self, i: int, dst: int | None, frame: bytes, attempt: int) -> None:
+    def _transmit(self, i: int, dst: int | None, frame: bytes, attempt: int,
+                  taken_in: bool) -> None:
         self.starts_s.append(self.env.now)
-        super()._transmit(i, dst, frame, attempt)
+        super()._transmit(i, dst, frame, attempt, taken_in)
 
 
 def _pair(prr: float, retries: int) -> tuple[simpy.Environment, _Recording, list[bool]]:
@@ -85,3 +87,32 @@ def test_a_unicast_keeps_the_senders_neighbours_quiet_until_its_ack_is_over() ->
     assert broadcast.starts_s[1] >= frame_s + DIFS_S
     # The same backoff (the longest) after a longer busy air: by exactly the ACK's time.
     assert unicast.starts_s[1] - broadcast.starts_s[1] == pytest.approx(unicast.ack_s)
+
+
+class _AcksLost(_LongestBackoff):
+    """Every frame gets through and every ACK is lost: the draws alternate (frame, then ACK)."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.draws = 0
+
+    def random(self) -> float:
+        self.draws += 1
+        return 0.0 if self.draws % 2 else 0.999
+
+
+def test_a_frame_whose_acks_are_lost_arrives_once_and_the_sender_hears_of_a_failure() -> None:
+    env = simpy.Environment()
+    links = LinkTable(neighbours=[[1], [0]], prr=[[0.9], [0.9]], rssi_dbm=[[-70], [-70]])
+    received: list[tuple[int, int, bytes]] = []
+    verdicts: list[bool] = []
+    medium = _Recording(env, links, RadioParams(), 3, _AcksLost(),
+                        lambda j, i, frame, _rssi: received.append((j, i, frame)),
+                        lambda _i, _j, ok, _f: verdicts.append(ok))
+    medium.send(0, 1, FRAME)
+    env.run()
+    assert len(medium.starts_s) == 4 and verdicts == [False]
+    assert received == [(1, 0, FRAME)]  # the retries were duplicates to the addressee's MAC
+    frame_s = airtime_s(len(FRAME), RadioParams())
+    assert medium.airtime_used_s[0] == pytest.approx(4 * frame_s)
+    assert medium.airtime_used_s[1] == pytest.approx(4 * medium.ack_air_s)  # it sent 4 ACKs
