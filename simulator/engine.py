@@ -499,7 +499,7 @@ class Simulation:
     def _check_convergence(self) -> None:
         if self.convergence_s is not None:
             return
-        bulbs = [i for i in self.reachable if not self.is_gateway[i]]
+        bulbs = [i for i in self.reachable if self.alive[i] and not self.is_gateway[i]]
         routed = sum(1 for i in bulbs if self.nodes[i].best_gateway() is not None)
         if routed >= CONVERGED_FRACTION * len(bulbs):
             self.convergence_s = self.env.now
@@ -508,7 +508,6 @@ class Simulation:
 
     def run(self) -> RunResult:
         started = time.perf_counter()
-        self.reachable = self._reachable_now()
         for i in range(self.count):
             self._schedule(i)
             if not self.is_gateway[i]:
@@ -516,6 +515,10 @@ class Simulation:
                 self._next_p2p(i)
                 self._next_group(i)
         self._setup_churn()
+        # After the bulbs that start off are off: until commit 7bc4fe7 they counted as
+        # reachable bulbs without a route until the first bucket, so convergence under churn
+        # read bucket_s.
+        self.reachable = self._reachable_now()
         self._at(0.5, self._check_convergence)
         self._at(self.spec.bucket_s, self._bucket)
         with long_lived_heap():

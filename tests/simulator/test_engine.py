@@ -57,6 +57,15 @@ def test_convergence_is_measured_while_bulbs_keep_switching_on() -> None:
     assert m["convergence_s"] is not None and m["convergence_s"] < 30
 
 
+def test_bulbs_off_from_the_start_do_not_hold_convergence_back() -> None:
+    # A third of the bulbs are off from the start and stay off. Convergence counts the bulbs
+    # that are on from the first check, not from the first timeline bucket (30 s here).
+    spec = SimSpec(name="off", seed=2, duration_s=60, warmup_s=0, bucket_s=30,
+                   off_fraction=0.3, mean_off_s=1e6)
+    m = Simulation(spec, grid(200), [0, 100, 199]).run().metrics
+    assert m["convergence_s"] is not None and m["convergence_s"] < 15
+
+
 def test_the_same_seed_gives_the_same_run() -> None:
     spec = SimSpec(name="repeat", seed=4, duration_s=60, warmup_s=20)
     first = Simulation(spec, grid(60), [0]).run().metrics
