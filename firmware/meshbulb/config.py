@@ -36,6 +36,7 @@ _BOUNDS = (
     ("neighbour_hold_factor", 2, 16),
     ("link_fail_limit", 1, 100),
     ("weak_rssi_dbm", -120, 0),
+    ("hop_cost", 0, 256),
     ("announce_rssi_dbm", -120, 0),
     ("route_update_interval_ms", 1000, 600000),
     ("route_update_doublings", 0, 8),
@@ -86,6 +87,7 @@ class Config:
     neighbour_hold_factor = 4
     link_fail_limit = 3
     weak_rssi_dbm = -85  # weaker links cost more than their ETX says (13 dB above ESP32 sensitivity)
+    hop_cost = 8  # added to every hop's link cost (1/16 ETX): relaying costs beyond airtime
     announce_rssi_dbm = -90  # links heard weaker than this get no extra HELLO (routing rule 1)
     route_update_interval_ms = 30000  # after any news; doubles while nothing changes
     route_update_doublings = 2  # so a quiet bulb sends one every 120 s

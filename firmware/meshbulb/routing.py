@@ -220,6 +220,7 @@ class RoutingControl:
         cost = nb.cost(self.config.weak_rssi_dbm)
         if cost == LINK_INF:
             return "not_neighbour"
+        cost += self.config.hop_cost
         interval_ds, count = parsed
         hold_ms = interval_ds * 100 * self.config.route_hold_factor
         me = self.node.address

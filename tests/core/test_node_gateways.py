@@ -129,3 +129,29 @@ def test_a_frame_that_would_bounce_back_drops_the_looping_route():
     actions = relay.receive(bytes(buf), 0, bulb.address, -60, mesh.clock())
     assert [a[2] for a in actions if a[0] == 1] == [gw]  # not back: to the gateway it hears
     assert relay.gateways.find(gw) is None  # the looping route is gone (and retracted)
+
+
+def _route_over_a_faint_link_or_two_good_ones(hop_cost):
+    """Bulb 1 hears gateway 0 faintly (-98 dBm) and bulb 2 well; 2 hears 0 well. Returns
+    bulb 1's next hop to the gateway."""
+    mesh = MiniMesh(config=small_config(hop_cost=hop_cost))
+    for i in range(3):
+        mesh.add_node(gateway=i == 0)
+    mesh.link(0, 1, rssi_dbm=-98)
+    mesh.link(0, 2)
+    mesh.link(2, 1)
+    mesh.run(120000)
+    route = mesh.nodes[1].gateways.best()
+    return mesh.index_of(route.next_hop)
+
+
+def test_every_hop_costs_hop_cost_so_one_faint_link_can_beat_two_good_ones():
+    # The faint link costs about 47 (weaker than weak_rssi_dbm by 13 dB), a good one 16.
+    assert _route_over_a_faint_link_or_two_good_ones(0) == 2  # 32 beats 47 by far
+    # 2 * (16 + 8) against 47 + 8: not better by enough to leave the route heard first.
+    assert _route_over_a_faint_link_or_two_good_ones(8) == 0
+    pair = NodePair(gateway=True, config=small_config(hop_cost=8))
+    plain = NodePair(gateway=True, config=small_config(hop_cost=0))
+    pair.run(5000)
+    plain.run(5000)
+    assert pair.nodes[0].gateways.best().metric == plain.nodes[0].gateways.best().metric + 8
