@@ -142,14 +142,16 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from meshbulb_sim.osm import OsmError
     from meshbulb_sim.run import run_metrics
+    from meshbulb_sim.scenario import ScenarioError
     from meshbulb_sim.sweep import SweepError, parse_params, run_sweep
 
     scenario = _load(args.scenario, args.osm, None)
     try:
         params = parse_params(args.param)
         result = run_sweep(scenario, params, args.seeds, run_metrics, scheduler=args.scheduler)
-    except SweepError as e:
+    except (SweepError, ScenarioError, OsmError) as e:  # a --param, or the map, in a job
         raise ToolError(str(e)) from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

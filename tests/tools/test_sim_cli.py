@@ -57,6 +57,17 @@ def test_sim_errors_name_the_problem(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "--osm" in proc.stderr
 
 
+def test_a_sweep_over_a_mistyped_setting_names_it_without_a_traceback(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY)
+    proc = subprocess.run([MESHBULB, "sim", "sweep", str(scenario), "--param", "radio.rnge_m=40",
+                           "--seeds", "1", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "radio.rnge_m: unknown key; did you mean 'range_m'?" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_sim_bench_prints_its_figures() -> None:
     proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "100", "--minutes", "1",
                            "--json"], capture_output=True, text=True, timeout=300)
