@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -69,20 +70,35 @@ def _load(path: str, osm: str | None, seed: int | None) -> Any:
         raise ToolError(str(e)) from None
 
 
+def _output_dir(path: str) -> Path:
+    """--out, checked before a run: a city run takes half an hour, and finding out afterwards
+    that its results cannot be written would lose it. Nothing is created here."""
+    out = Path(path)
+    existing = out.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ToolError(f"--out {path}: cannot write results there: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ToolError(f"--out {path}: cannot write results there: {existing} is not writable")
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     from meshbulb_sim.osm import OsmError
     from meshbulb_sim.run import run_scenario
 
     scenario = _load(args.scenario, args.osm, args.seed)
+    out = _output_dir(args.out)
     progress = _Progress(f"sim {scenario.scenario.name}")
     try:
-        result = run_scenario(scenario, Path(args.out), progress)
+        result = run_scenario(scenario, out, progress)
     except OsmError as e:
         raise ToolError(str(e)) from None
     finally:
         progress.done()
     print(json.dumps(result.metrics, indent=2, sort_keys=True))
-    print(f"report: {Path(args.out) / 'report.html'}")
+    print(f"report: {out / 'report.html'}")
     return 0
 
 
@@ -150,11 +166,10 @@ def _sweep(args: argparse.Namespace) -> int:
     scenario = _load(args.scenario, args.osm, None)
     try:
         params = parse_params(args.param)
+        out = _output_dir(args.out)
         result = run_sweep(scenario, params, args.seeds, run_metrics, scheduler=args.scheduler)
     except (SweepError, ScenarioError, OsmError) as e:  # a --param, or the map, in a job
         raise ToolError(str(e)) from None
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     result.to_csv(str(out / "sweep.csv"))
     result.to_json(str(out / "sweep.json"))
     print(f"{len(result.rows)} combinations x {args.seeds} seeds: {out / 'sweep.csv'}")

@@ -68,6 +68,21 @@ def test_a_sweep_over_a_mistyped_setting_names_it_without_a_traceback(tmp_path: 
     assert not (tmp_path / "out").exists()
 
 
+def test_an_output_folder_that_cannot_be_written_is_refused_before_the_run(
+        tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    sweep = ["sweep", str(scenario), "--param", "radio.range_m=40"]
+    for command in (["run", str(scenario)], sweep):
+        proc = subprocess.run([MESHBULB, "sim", *command, "--out", str(blocker / "out")],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert f"--out {blocker / 'out'}: cannot write results there" in proc.stderr
+        assert "sim tiny" not in proc.stderr  # no progress bar: the run never started
+
+
 def test_sim_bench_prints_its_figures() -> None:
     proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "100", "--minutes", "1",
                            "--json"], capture_output=True, text=True, timeout=300)
