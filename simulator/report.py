@@ -77,18 +77,24 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "gateways": ("bulbs", "bulbs with an internet uplink"),
     "sim_s": ("s", "simulated time"),
     "wall_s": ("s", "wall-clock time the run took"),
-    "reachable_fraction": ("fraction", "bulbs with a route to a gateway at the end"),
-    "delivery_ratio_gateway": ("fraction", "internet packets delivered / sent"),
-    "delivery_ratio_p2p": ("fraction", "bulb-to-bulb packets delivered / sent"),
+    "reachable_fraction": ("fraction", "bulbs with a path of good links (PRR ≥ 0.5) to a "
+                           "working gateway at the end, in the true link graph"),
+    "delivery_ratio_gateway": ("fraction", "internet packets delivered / sent by reachable "
+                               "bulbs after warmup"),
+    "delivery_ratio_p2p": ("fraction", "bulb-to-bulb packets delivered / sent between "
+                           "reachable bulbs after warmup"),
     "latency_ms_p50": ("ms", "median latency of delivered internet packets"),
     "latency_ms_p95": ("ms", "95th percentile latency of delivered internet packets"),
     "mean_hops": ("hops", "mean hops to the chosen gateway"),
     "stretch_vs_oracle": ("ratio", "hops taken / hops on the oracle's shortest path"),
     "control_bytes_per_node_s": ("B/(bulb·s)", "routing control traffic per bulb"),
-    "airtime_util_p95": ("fraction", "95th percentile channel busy time over grid cells"),
-    "convergence_s": ("s", "time until 99 % of reachable bulbs have a gateway route"),
-    "failover_s": ("s", "time to reroute after a gateway fails"),
-    "gateway_load_cv": ("std/mean", "coefficient of variation of bulbs per gateway"),
+    "airtime_util_p95": ("fraction", "share of the run the bulbs of a 100 m cell held the "
+                         "air, 95th percentile over cells"),
+    "convergence_s": ("s", "time until 99 % of the reachable bulbs that are on have a "
+                      "gateway route"),
+    "failover_s": ("s", "time from a gateway's failure until no reachable bulb selects it"),
+    "gateway_load_cv": ("std/mean", "coefficient of variation of internet packets "
+                        "delivered per gateway"),
     "loops": ("count", "routing loops detected"),
 }
 
