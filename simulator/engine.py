@@ -617,7 +617,8 @@ class Simulation:
         return RunResult(
             scenario=spec.name, seed=spec.seed, metrics=metrics,
             positions_m=[(float(x), float(y)) for x, y in self.positions_m],
-            is_gateway=list(self.is_gateway), chosen_gateway=chosen, hops=hops,
+            is_gateway=list(self.is_gateway), on_at_end=list(self.alive),
+            chosen_gateway=chosen, hops=hops,
             control_bytes_per_node_s=per_node, latencies_ms=self.latencies_ms,
             timeline=self.timeline, airtime=airtime, events=sorted(self.events,
                                                                    key=lambda e: e.t_s))

@@ -105,6 +105,7 @@ _PALETTE: list[tuple[float, float, float, float]] = [
     to_rgba(_tab20(i)) for shade in (0, 1) for i in range(shade, 20, 2) if i not in (14, 15)
 ]
 _NO_ROUTE = "#9a9a9a"
+_OFF = "#d4d4d4"
 _EVENT_COLOUR = "#d62728"
 
 
@@ -406,9 +407,59 @@ def _gateway_colours(pos: FloatArray) -> IntArray:
     return colours
 
 
+@dataclass
+class _Bulbs:
+    """The drawn bulbs of a map by their state at the end, and the counts over every bulb."""
+
+    off: IntArray
+    no_route: IntArray
+    routed: IntArray
+    n_off: int
+    n_no_route: int
+
+
+def _bulbs(result: RunResult, md: _MapData, has_route: npt.NDArray[np.bool_]) -> _Bulbs:
+    on = np.asarray(result.on_at_end, dtype=bool).reshape(len(md.pos))
+    d = md.drawn
+    d_bulb = d[~md.is_gw[d]]
+    d_on = d_bulb[on[d_bulb]]
+    return _Bulbs(
+        off=d_bulb[~on[d_bulb]],
+        no_route=d_on[~has_route[d_on]],
+        routed=d_on[has_route[d_on]],
+        n_off=int(np.count_nonzero(~on & ~md.is_gw)),
+        n_no_route=int(np.count_nonzero(on & ~has_route & ~md.is_gw)),
+    )
+
+
+def _draw_unrouted(ax: Axes, md: _MapData, bulbs: _Bulbs) -> list[Line2D]:
+    """Bulbs off at the end as faint dots, bulbs on without a route as crosses; their legend
+    entries."""
+    ax.scatter(
+        md.pos[bulbs.off, 0], md.pos[bulbs.off, 1], s=md.marker_size * 0.6, c=_OFF,
+        linewidths=0, rasterized=True,
+    )
+    ax.scatter(
+        md.pos[bulbs.no_route, 0], md.pos[bulbs.no_route, 1], s=md.marker_size * 1.5,
+        marker="x", c=_NO_ROUTE, linewidths=0.6, rasterized=True,
+    )
+    return [
+        Line2D([], [], ls="", marker="x", ms=5, mec=_NO_ROUTE,
+               label=f"on, no route ({bulbs.n_no_route:,})"),
+        Line2D([], [], ls="", marker="o", ms=3, mfc=_OFF, mec="none",
+               label=f"off at the end ({bulbs.n_off:,})"),
+    ]
+
+
+def _unrouted_caption(bulbs: _Bulbs) -> str:
+    return (f" At the end {bulbs.n_off:,} bulbs were off (faint dots) and {bulbs.n_no_route:,}"
+            " on without a route (crosses).")
+
+
 def _gateway_map(result: RunResult, md: _MapData) -> _Plot:
     n = len(md.pos)
     chosen = np.array([-1 if g is None else int(g) for g in result.chosen_gateway], np.int64)
+    bulbs = _bulbs(result, md, chosen >= 0)
     fig, ax = _map_axes(md, md.title)
     if n:
         gw_idx = np.flatnonzero(md.is_gw)
@@ -416,14 +467,8 @@ def _gateway_map(result: RunResult, md: _MapData) -> _Plot:
         palette_of = np.full(n, -1, dtype=np.int64)
         palette_of[coloured] = _gateway_colours(md.pos[coloured])
         palette = np.array(_PALETTE)
-        d = md.drawn
-        d_bulb = d[~md.is_gw[d]]
-        no_route = d_bulb[chosen[d_bulb] < 0]
-        routed = d_bulb[chosen[d_bulb] >= 0]
-        ax.scatter(
-            md.pos[no_route, 0], md.pos[no_route, 1], s=md.marker_size * 1.5, marker="x",
-            c=_NO_ROUTE, linewidths=0.6, rasterized=True,
-        )
+        routed = bulbs.routed
+        unrouted_handles = _draw_unrouted(ax, md, bulbs)
         ax.scatter(
             md.pos[routed, 0], md.pos[routed, 1], s=md.marker_size,
             c=palette[palette_of[chosen[routed]]], linewidths=0, rasterized=True,
@@ -432,22 +477,22 @@ def _gateway_map(result: RunResult, md: _MapData) -> _Plot:
             md.pos[gw_idx, 0], md.pos[gw_idx, 1], s=md.star_size, marker="*",
             c=palette[palette_of[gw_idx]], edgecolors="black", linewidths=0.7, zorder=3,
         )
-        n_no_route = int(np.count_nonzero((chosen < 0) & ~md.is_gw))
         handles = [
             Line2D([], [], ls="", marker="*", ms=11, mfc="white", mec="black",
                    label=f"gateway ({len(gw_idx):,})"),
             Line2D([], [], ls="", marker="o", ms=4, mfc=_PALETTE[0], mec="none",
                    label="bulb, coloured as its gateway"),
-            Line2D([], [], ls="", marker="x", ms=5, mec=_NO_ROUTE,
-                   label=f"no route ({n_no_route:,})"),
+            *unrouted_handles,
         ]
-        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.85)
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8,
+                   frameon=False)  # outside the map: it would hide bulbs in a corner
     else:
         _no_data(ax, "no bulbs")
     return _Plot(
         "Bulbs by chosen gateway",
         "Each bulb takes the colour of the gateway it uses at the end of the run; stars are "
-        "gateways (neighbouring gateways get different colours; colours repeat far apart).",
+        "gateways (neighbouring gateways get different colours; colours repeat far apart)."
+        + _unrouted_caption(bulbs),
         _data_uri(fig),
     )
 
@@ -455,19 +500,14 @@ def _gateway_map(result: RunResult, md: _MapData) -> _Plot:
 def _hops_map(result: RunResult, md: _MapData) -> _Plot:
     n = len(md.pos)
     hops = np.array([-1 if h is None else int(h) for h in result.hops], dtype=np.int64)
+    bulbs = _bulbs(result, md, hops >= 0)
     fig, ax = _map_axes(md, md.title)
     if n:
-        d = md.drawn
-        d_bulb = d[~md.is_gw[d]]
-        no_route = d_bulb[hops[d_bulb] < 0]
-        routed = d_bulb[hops[d_bulb] >= 0]
+        routed = bulbs.routed
         max_hops = int(hops.max()) if (hops >= 0).any() else 0
         cmap = colormaps["viridis"].resampled(max_hops + 1)
         norm = BoundaryNorm(np.arange(-0.5, max_hops + 1.5, 1.0), cmap.N)
-        ax.scatter(
-            md.pos[no_route, 0], md.pos[no_route, 1], s=md.marker_size * 1.5, marker="x",
-            c=_NO_ROUTE, linewidths=0.6, rasterized=True,
-        )
+        unrouted_handles = _draw_unrouted(ax, md, bulbs)
         sc = ax.scatter(
             md.pos[routed, 0], md.pos[routed, 1], s=md.marker_size, c=hops[routed],
             cmap=cmap, norm=norm, linewidths=0, rasterized=True,
@@ -482,14 +522,16 @@ def _hops_map(result: RunResult, md: _MapData) -> _Plot:
         bar.update_ticks()
         handles = [
             Line2D([], [], ls="", marker="*", ms=11, mfc="white", mec="black", label="gateway"),
-            Line2D([], [], ls="", marker="x", ms=5, mec=_NO_ROUTE, label="no route"),
+            *unrouted_handles,
         ]
-        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.85)
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8,
+                   frameon=False)  # outside the map: it would hide bulbs in a corner
     else:
         _no_data(ax, "no bulbs")
     return _Plot(
         "Bulbs by hop count",
-        "Hops from each bulb to its chosen gateway at the end of the run.",
+        "Hops from each bulb to its chosen gateway at the end of the run."
+        + _unrouted_caption(bulbs),
         _data_uri(fig),
     )
 

@@ -94,6 +94,7 @@ class RunResult:
     metrics: dict[str, MetricValue]  # REQUIRED_METRICS, and OPTIONAL_METRICS that apply
     positions_m: list[tuple[float, float]]
     is_gateway: list[bool]
+    on_at_end: list[bool]  # powered on at the end (churn and power cuts switch bulbs off)
     chosen_gateway: list[int | None]  # node index of the gateway each node uses at the end
     hops: list[int | None]  # hops to that gateway at the end
     control_bytes_per_node_s: list[float]
@@ -113,6 +114,7 @@ def validate(result: RunResult) -> None:
     n = len(result.positions_m)
     for name, values in (
         ("is_gateway", result.is_gateway),
+        ("on_at_end", result.on_at_end),
         ("chosen_gateway", result.chosen_gateway),
         ("hops", result.hops),
         ("control_bytes_per_node_s", result.control_bytes_per_node_s),
@@ -215,13 +217,15 @@ def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
     )
     _write_csv(
         paths["nodes.csv"],
-        ("index", "x_m", "y_m", "is_gateway", "chosen_gateway", "hops", "control_bytes_per_node_s"),
+        ("index", "x_m", "y_m", "is_gateway", "on_at_end", "chosen_gateway", "hops",
+         "control_bytes_per_node_s"),
         (
-            (i, x_m, y_m, bool(gw), chosen, hop, ctrl)
-            for i, ((x_m, y_m), gw, chosen, hop, ctrl) in enumerate(
+            (i, x_m, y_m, bool(gw), bool(on), chosen, hop, ctrl)
+            for i, ((x_m, y_m), gw, on, chosen, hop, ctrl) in enumerate(
                 zip(
                     result.positions_m,
                     result.is_gateway,
+                    result.on_at_end,
                     result.chosen_gateway,
                     result.hops,
                     result.control_bytes_per_node_s,

@@ -31,7 +31,8 @@ SCRIPT_LABEL = 'uplink <script>alert("x")</script> & "quotes" $x^2$'
 
 def synthetic(n_nodes: int, seed: int = 7, n_gateways: int | None = None) -> RunResult:
     """A plausible run: bulbs on a 2 km square, gateways among them, each bulb routed to its
-    nearest gateway with hops ~ distance / 60 m, a few unreachable bulbs, three events."""
+    nearest gateway with hops ~ distance / 60 m, a few unreachable bulbs, a few bulbs off at
+    the end, three events."""
     rng = np.random.default_rng(seed)
     side_m = 2000.0
     pos = rng.uniform(0.0, side_m, size=(n_nodes, 2))
@@ -87,12 +88,15 @@ def synthetic(n_nodes: int, seed: int = 7, n_gateways: int | None = None) -> Run
         "gateway_load_cv": 0.412,
         "loops": 0,
     }
+    off = (rng.random(n_nodes) < 0.05) & ~is_gw
+    unreachable |= off  # a bulb that is off has no route
     return RunResult(
         scenario="synthetic <city>",
         seed=seed,
         metrics=metrics,
         positions_m=[(float(x), float(y)) for x, y in pos],
         is_gateway=[bool(b) for b in is_gw],
+        on_at_end=[not bool(b) for b in off],
         chosen_gateway=[None if u else int(c) for u, c in zip(unreachable, chosen, strict=True)],
         hops=[None if u else int(h) for u, h in zip(unreachable, hops, strict=True)],
         control_bytes_per_node_s=[float(c) for c in ctrl],
@@ -151,7 +155,7 @@ def test_csv_row_counts(written: tuple[RunResult, dict[str, Path]]) -> None:
     assert len(read_csv(paths["events.csv"])) == len(result.events)
     assert len(read_csv(paths["airtime.csv"])) == len(result.airtime)
     assert list(nodes[0]) == [
-        "index", "x_m", "y_m", "is_gateway", "chosen_gateway", "hops",
+        "index", "x_m", "y_m", "is_gateway", "on_at_end", "chosen_gateway", "hops",
         "control_bytes_per_node_s",
     ]  # fmt: skip
     # values round-trip exactly; None is an empty cell, booleans 1/0
@@ -159,6 +163,7 @@ def test_csv_row_counts(written: tuple[RunResult, dict[str, Path]]) -> None:
         assert int(row["index"]) == i
         assert (float(row["x_m"]), float(row["y_m"])) == result.positions_m[i]
         assert row["is_gateway"] == ("1" if result.is_gateway[i] else "0")
+        assert row["on_at_end"] == ("1" if result.on_at_end[i] else "0")
         gw = result.chosen_gateway[i]
         assert row["chosen_gateway"] == ("" if gw is None else str(gw))
         assert float(row["control_bytes_per_node_s"]) == result.control_bytes_per_node_s[i]
@@ -177,6 +182,13 @@ def test_report_html(written: tuple[RunResult, dict[str, Path]]) -> None:
     for event in result.events:
         assert html.escape(event.label, quote=True) in page
     assert "gateway 3 fails" in page and "power cut (r=300 m)" in page
+    # The maps tell bulbs that were off from bulbs that were on without a route.
+    bulbs = [i for i, gw in enumerate(result.is_gateway) if not gw]
+    off = sum(1 for i in bulbs if not result.on_at_end[i])
+    no_route = sum(1 for i in bulbs if result.on_at_end[i] and result.hops[i] is None)
+    assert off > 0 and no_route > 0
+    assert page.count(f"At the end {off:,} bulbs were off (faint dots) and {no_route:,} on "
+                      "without a route (crosses).") == 2
     assert "uplink &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; " in page
     assert "synthetic &lt;city&gt;" in page and "synthetic <city>" not in page
     for name in REQUIRED_METRICS:
@@ -231,6 +243,10 @@ def test_validate_rejects_bad_results() -> None:
     with pytest.raises(ValueError, match="hops"):
         validate(result)
     result.hops.pop()
+    result.on_at_end.pop()
+    with pytest.raises(ValueError, match="on_at_end"):
+        validate(result)
+    result.on_at_end.append(True)
     result.chosen_gateway[0] = 40
     with pytest.raises(ValueError, match="chosen_gateway"):
         validate(result)
@@ -248,6 +264,7 @@ def test_report_of_an_empty_run(tmp_path: Path) -> None:
     assert "No events." in page
     result.positions_m = []
     result.is_gateway, result.chosen_gateway, result.hops = [], [], []
+    result.on_at_end = []
     result.control_bytes_per_node_s = []
     page = render_report(result, tmp_path).read_text(encoding="utf-8")
     assert page.count(PNG_URI) == 6
