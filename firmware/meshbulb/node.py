@@ -273,6 +273,7 @@ class Node:
         """The application found gw failing (a session that never completed or did not
         authenticate): move internet traffic to another gateway for gateway_penalty_ms."""
         self.gateways.penalise(gw, now_ms, self.config.gateway_penalty_ms)
+        self.control.note_settle()
 
     def best_gateway(self):
         """Address of the gateway our internet traffic goes to, or None."""

@@ -234,7 +234,7 @@ class RoutingControl:
             if self._consider(gw, src, seqno, metric, cost, load, health, hold_ms, now_ms):
                 changed = True
         if changed:
-            self.gateways.reselect(now_ms)
+            self.reselect(now_ms)
         return None
 
     def _consider(self, gw, src, seqno, metric, cost, load, health, hold_ms, now_ms):
@@ -304,7 +304,7 @@ class RoutingControl:
         if route is not None and route.next_hop == via:
             self.gateways.remove(dst)
             self._retract(dst, route.seqno, now_ms)
-            self.gateways.reselect(now_ms)
+            self.reselect(now_ms)
         cached = self.node.routes.find(dst, now_ms)
         if cached is not None and cached.next_hop == via:
             self.node.routes.remove(dst)
@@ -315,7 +315,7 @@ class RoutingControl:
             self._retract(gw, 0, now_ms)
         for route in self.gateways.entries():  # runner-ups that took over expire on time
             self.node.note_expiry(route.expires_ms)
-        self.gateways.reselect(now_ms)
+        self.reselect(now_ms)
         self.node.routes.remove_via(entry.node_addr)
 
     def trigger_update(self, now_ms, good_news=False):
@@ -474,7 +474,19 @@ class RoutingControl:
             for gw in gone:
                 self._retract(gw, 0, now_ms)
             self.gateways.reselect(now_ms)
+            route_deadline = ticks_earliest(route_deadline, self.gateways.settle_due_ms)
         return ticks_earliest(deadline, route_deadline)
+
+    def reselect(self, now_ms):
+        """Re-evaluate the selected gateway (routes.py rule 6)."""
+        self.gateways.reselect(now_ms)
+        self.note_settle()
+
+    def note_settle(self):
+        """Wake the node's housekeeping when a settling challenger may take over."""
+        due = self.gateways.settle_due_ms
+        if due is not None:
+            self.node.note_expiry(due)
 
     def next_deadline_ms(self):
         # Drivers ask after every frame, so ticks_earliest is inlined (compat.py).

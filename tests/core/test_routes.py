@@ -227,6 +227,22 @@ def test_challenger_must_be_known_for_settle_ms():
     assert t.best().gw == gw(2)
 
 
+def test_a_settling_challenger_takes_over_when_it_has_settled_without_another_update():
+    t, s = _table()
+    _offer(t, s, gw(1), nh(1), 1, 500, 0)
+    t.reselect(0)
+    assert t.settle_due_ms is None
+    _offer(t, s, gw(2), nh(2), 1, 10, 100)  # far better, but still settling
+    _offer(t, s, gw(3), nh(3), 1, 490, 200)  # settling too, but would not win
+    t.reselect(200)
+    assert t.best().gw == gw(1) and t.settle_due_ms == 100 + SETTLE
+    lost, deadline = t.expire(100 + SETTLE - 1)
+    assert lost is None and deadline == 100 + SETTLE and t.best().gw == gw(1)
+    lost, deadline = t.expire(100 + SETTLE)  # no update came meanwhile
+    assert lost is None and t.best().gw == gw(2)
+    assert t.settle_due_ms is None and deadline == HOLD  # the next route expiry (gw 1)
+
+
 def test_selection_follows_load_and_health_changes():
     t, s = _table(settle=0)
     _offer(t, s, gw(1), nh(1), 1, 184, 0)  # score 200
