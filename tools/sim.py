@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int)
     run.add_argument("--osm", metavar="FILE", help="OpenStreetMap extract for kind = osm")
     bench = sub.add_parser("bench", help="wall time and overhead of a synthetic city")
-    bench.add_argument("--nodes", type=int, default=1000)
+    bench.add_argument("--nodes", type=_node_counts, default=[1000], metavar="N[,N...]",
+                       help="bulbs; several sizes run one after another, each in a process of "
+                       "its own, and their cost per bulb-minute is compared with the first's")
     bench.add_argument("--minutes", type=float, default=10.0)
     bench.add_argument("--seed", type=int, default=1)
     bench.add_argument("--json", action="store_true")
@@ -34,6 +37,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a Dask scheduler")
     sweep.add_argument("--out", default="out/sweep", metavar="DIR")
     sweep.add_argument("--osm", metavar="FILE")
+
+
+def _node_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of bulbs or several separated by commas, got {text!r}") from None
+    if any(n < 10 for n in counts):
+        raise argparse.ArgumentTypeError(f"every size must be at least 10 bulbs, got {text!r}")
+    return counts
 
 
 class _Progress:
@@ -122,14 +136,17 @@ def _bench(args: argparse.Namespace) -> int:
     from meshbulb_sim.layouts import grid
     from meshbulb_sim.run import place_gateways
 
-    if args.nodes < 10 or args.minutes <= 0:
-        raise ToolError("--nodes must be at least 10 and --minutes positive")
-    layout = grid(args.nodes, 30.0)
-    gateways = place_gateways(layout, max(1, args.nodes // 250), args.seed)
+    if args.minutes <= 0:
+        raise ToolError("--minutes must be positive")
+    if len(args.nodes) > 1:
+        return _bench_sizes(args)
+    nodes = args.nodes[0]
+    layout = grid(nodes, 30.0)
+    gateways = place_gateways(layout, max(1, nodes // 250), args.seed)
     duration_s = args.minutes * 60
     spec = SimSpec(name="bench", seed=args.seed, duration_s=duration_s,
                    warmup_s=min(120.0, duration_s / 2))
-    progress = _Progress(f"bench {args.nodes} bulbs")
+    progress = _Progress(f"bench {nodes} bulbs")
     loop_before_ms = reference_loop_ms()
     started = time.perf_counter()
     try:
@@ -139,11 +156,11 @@ def _bench(args: argparse.Namespace) -> int:
         progress.done()
     wall_s = time.perf_counter() - started
     loop_after_ms = reference_loop_ms()
-    bulb_minutes = args.nodes * args.minutes
+    bulb_minutes = nodes * args.minutes
     # Frames the cores took in (no bulb reboots in a bench): the work a bulb-minute holds, so
     # that a layout with fewer neighbours per bulb (a small grid's edges) is seen for what it is.
     received = sum(sum(node.stats.frames_in) for node in sim.nodes)
-    figures = {"nodes": args.nodes, "minutes": args.minutes, "wall_s": round(wall_s, 2),
+    figures = {"nodes": nodes, "minutes": args.minutes, "wall_s": round(wall_s, 2),
                "wall_us_per_bulb_minute": round(wall_s * 1e6 / bulb_minutes, 1),
                "receptions_per_bulb_minute": round(received / bulb_minutes, 1),
                "wall_us_per_reception": round(wall_s * 1e6 / max(1, received), 2),
@@ -154,6 +171,38 @@ def _bench(args: argparse.Namespace) -> int:
                "reference_loop_ms_before": loop_before_ms,
                "reference_loop_ms_after": loop_after_ms}
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))
+    return 0
+
+
+def _bench_sizes(args: argparse.Namespace) -> int:
+    """Linear scaling: each size in a fresh process (its own heap and peak memory), then the
+    cost per bulb-minute and the control traffic per bulb against the first size's. This
+    machine's speed drifts, so each run's reference loop is printed beside it."""
+    runs: list[dict[str, Any]] = []
+    for nodes in args.nodes:
+        command = [sys.executable, "-m", "meshbulb_tools.cli", "sim", "bench", "--nodes",
+                   str(nodes), "--minutes", str(args.minutes), "--seed", str(args.seed), "--json"]
+        proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+        if proc.returncode != 0:
+            raise ToolError(f"the {nodes}-bulb run failed (exit code {proc.returncode})")
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    first = runs[0]
+    for run in runs:
+        run["cost_vs_first"] = round(run["wall_us_per_bulb_minute"]
+                                     / first["wall_us_per_bulb_minute"], 2)
+        run["control_vs_first"] = round(run["control_bytes_per_node_s"]
+                                        / first["control_bytes_per_node_s"], 2)
+    if args.json:
+        print(json.dumps({"runs": runs}))
+        return 0
+    print(f"{'bulbs':>8} {'wall s':>9} {'us/bulb-min':>12} {'x first':>8} {'control B/s':>12} "
+          f"{'x first':>8} {'delivery':>9} {'peak MB':>8} {'loop ms before/after':>21}")
+    for run in runs:
+        loop = f"{run['reference_loop_ms_before']:.0f}/{run['reference_loop_ms_after']:.0f}"
+        print(f"{run['nodes']:>8} {run['wall_s']:>9.1f} {run['wall_us_per_bulb_minute']:>12.1f} "
+              f"{run['cost_vs_first']:>8.2f} {run['control_bytes_per_node_s']:>12.2f} "
+              f"{run['control_vs_first']:>8.2f} {run['delivery_ratio_gateway']:>9.4f} "
+              f"{run['peak_rss_mb']:>8} {loop:>21}")
     return 0
 
 

@@ -100,6 +100,22 @@ def test_sim_bench_prints_its_figures() -> None:
 
 
 def test_sim_bench_refuses_a_city_too_small() -> None:
-    proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "5"], capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode != 0 and "--nodes" in proc.stderr
+    for nodes in ("5", "100,5", "100,abc"):
+        proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", nodes], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode != 0 and "--nodes" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sim_bench_compares_sizes_each_in_a_process_of_its_own() -> None:
+    proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "100,200", "--minutes", "0.5",
+                           "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    runs = json.loads(proc.stdout.strip().splitlines()[-1])["runs"]
+    assert [run["nodes"] for run in runs] == [100, 200]
+    first, second = runs
+    assert first["cost_vs_first"] == 1.0 and first["control_vs_first"] == 1.0
+    assert second["cost_vs_first"] == round(
+        second["wall_us_per_bulb_minute"] / first["wall_us_per_bulb_minute"], 2)
+    assert second["control_vs_first"] == round(
+        second["control_bytes_per_node_s"] / first["control_bytes_per_node_s"], 2)
+    assert all(run["delivery_ratio_gateway"] > 0.9 and run["peak_rss_mb"] > 0 for run in runs)
