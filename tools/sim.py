@@ -174,6 +174,15 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ratio(value: float | None, first: float | None) -> float | None:
+    return round(value / first, 2) if value is not None and first else None
+
+
+def _shown(value: float | None, width: int, decimals: int) -> str:
+    """A figure right-aligned in its column; a dash where a short run has none."""
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{decimals}f}"
+
+
 def _bench_sizes(args: argparse.Namespace) -> int:
     """Linear scaling: each size in a fresh process (its own heap and peak memory), then the
     cost per bulb-minute and the control traffic per bulb against the first size's. This
@@ -188,10 +197,10 @@ def _bench_sizes(args: argparse.Namespace) -> int:
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     first = runs[0]
     for run in runs:
-        run["cost_vs_first"] = round(run["wall_us_per_bulb_minute"]
-                                     / first["wall_us_per_bulb_minute"], 2)
-        run["control_vs_first"] = round(run["control_bytes_per_node_s"]
-                                        / first["control_bytes_per_node_s"], 2)
+        run["cost_vs_first"] = _ratio(run["wall_us_per_bulb_minute"],
+                                      first["wall_us_per_bulb_minute"])
+        run["control_vs_first"] = _ratio(run["control_bytes_per_node_s"],
+                                         first["control_bytes_per_node_s"])
     if args.json:
         print(json.dumps({"runs": runs}))
         return 0
@@ -200,9 +209,9 @@ def _bench_sizes(args: argparse.Namespace) -> int:
     for run in runs:
         loop = f"{run['reference_loop_ms_before']:.0f}/{run['reference_loop_ms_after']:.0f}"
         print(f"{run['nodes']:>8} {run['wall_s']:>9.1f} {run['wall_us_per_bulb_minute']:>12.1f} "
-              f"{run['cost_vs_first']:>8.2f} {run['control_bytes_per_node_s']:>12.2f} "
-              f"{run['control_vs_first']:>8.2f} {run['delivery_ratio_gateway']:>9.4f} "
-              f"{run['peak_rss_mb']:>8} {loop:>21}")
+              f"{_shown(run['cost_vs_first'], 8, 2)} {run['control_bytes_per_node_s']:>12.2f} "
+              f"{_shown(run['control_vs_first'], 8, 2)} "
+              f"{_shown(run['delivery_ratio_gateway'], 9, 4)} {run['peak_rss_mb']:>8} {loop:>21}")
     return 0
 
 

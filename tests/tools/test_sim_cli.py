@@ -119,3 +119,11 @@ def test_sim_bench_compares_sizes_each_in_a_process_of_its_own() -> None:
     assert second["control_vs_first"] == round(
         second["control_bytes_per_node_s"] / first["control_bytes_per_node_s"], 2)
     assert all(run["delivery_ratio_gateway"] > 0.9 and run["peak_rss_mb"] > 0 for run in runs)
+
+    # A run too short to count a packet has no delivery ratio: the table shows a dash.
+    proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "20,40", "--minutes", "0.02"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = proc.stdout.strip().splitlines()
+    assert "delivery" in header and [row.split()[0] for row in rows] == ["20", "40"]
+    assert all(row.split()[6] == "-" for row in rows)
