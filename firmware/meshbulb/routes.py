@@ -294,8 +294,8 @@ class GatewayTable:
         return lost
 
     def expire(self, now_ms):
-        """Remove routes past their hold time, and reselect once a settling challenger has
-        settled (rule 6). Returns (lost gateways, next deadline)."""
+        """Remove routes past their hold time, and reselect after a loss or once a settling
+        challenger has settled (rule 6). Returns (lost gateways, next deadline)."""
         lost = None
         deadline = None
         for route in self._routes.values():
@@ -309,7 +309,7 @@ class GatewayTable:
             for gw in lost:
                 del self._routes[gw]
         due = self.settle_due_ms
-        if due is not None and ticks_diff(now_ms, due) >= 0:
+        if lost or (due is not None and ticks_diff(now_ms, due) >= 0):
             self.reselect(now_ms)  # sets the next settle_due_ms, if any
             due = self.settle_due_ms
         if due is not None and (deadline is None or ticks_diff(due, deadline) < 0):

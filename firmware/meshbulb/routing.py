@@ -470,11 +470,9 @@ class RoutingControl:
             for entry in lost:
                 self.neighbour_lost(entry, now_ms)
         gone, route_deadline = self.gateways.expire(now_ms)
-        if gone:
+        if gone:  # the table has reselected (routes.py rule 6)
             for gw in gone:
                 self._retract(gw, 0, now_ms)
-            self.gateways.reselect(now_ms)
-            route_deadline = ticks_earliest(route_deadline, self.gateways.settle_due_ms)
         return ticks_earliest(deadline, route_deadline)
 
     def reselect(self, now_ms):
