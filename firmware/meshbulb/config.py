@@ -52,6 +52,7 @@ _BOUNDS = (
     ("flood_jitter_ms", 1, 10000),
     ("flood_counter_threshold", 1, 64),
     ("flood_hop_limit", 1, 65535),
+    ("flood_edge_hops", 0, 8),
     ("discovery_ttls", 1, 12),
     ("discovery_first_ttl", 1, 255),
     ("discovery_per_hop_ms", 1, 10000),
@@ -103,6 +104,7 @@ class Config:
     flood_jitter_ms = 100
     flood_counter_threshold = 3
     flood_hop_limit = 1024
+    flood_edge_hops = 1  # a hop-scoped broadcast is relayed this many hops beyond its scope
     discovery_ttls = 4
     discovery_first_ttl = 2
     discovery_per_hop_ms = 40

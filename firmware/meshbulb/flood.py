@@ -20,6 +20,11 @@
 #    (the extra relays' airtime); a 924-bulb block of flats 0.85 -> 0.89, control +4 %.
 #    Placeholders take at most half the slots. (Route requests do not go by reach: a search
 #    that falls short tries the next ring.)
+# 5. A relay past a scoped flood's edge (node.py rule 12: its copy would carry fewer than
+#    edge_hops hops left) is cancelled by the first other copy it hears. It is there for
+#    the bulbs at the edge that no relay inside reached. With the usual threshold, in a
+#    924-bulb block of flats, the extra relays raised airtime p95 by half and cost bulb-to-bulb
+#    delivery 0.02; cancelled by one copy, group delivery 0.885 -> 0.967 for 4 % more control.
 
 from meshbulb.compat import ticks_add, ticks_diff
 
@@ -45,10 +50,11 @@ def closeness(rssi_dbm):
 
 
 class FloodRelay:
-    def __init__(self, max_pending, jitter_ms, threshold, rand_below):
+    def __init__(self, max_pending, jitter_ms, threshold, rand_below, edge_hops=0):
         self.max_pending = max_pending
         self.jitter_ms = jitter_ms
         self.threshold = threshold
+        self.edge_hops = edge_hops
         self._rand_below = rand_below
         self.pending = {}
         self.suppressed = 0
@@ -80,7 +86,10 @@ class FloodRelay:
             if hops_left + 1 < relay.hops_left:
                 return False  # it stops sooner than our relay would: no reason to stay quiet
         relay.copies += 1
-        if relay.copies >= self.threshold:
+        limit = self.threshold
+        if relay.hops_left is not None and relay.hops_left <= self.edge_hops and limit > 2:
+            limit = 2  # rule 5: past the edge, the first other copy is enough
+        if relay.copies >= limit:
             del self.pending[key]
             self.suppressed += 1
         return False

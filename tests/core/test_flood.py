@@ -206,3 +206,23 @@ def test_placeholders_take_at_most_half_the_slots():
     assert relay.schedule(4, b"real", 0, -95, 0, 2)
     assert relay.schedule(5, b"real", 0, -95, 0, 2)
     assert not relay.schedule(6, b"real", 0, -95, 0, 2)
+
+
+def test_a_relay_past_the_scope_edge_yields_to_the_first_other_copy():
+    # Rule 5: with edge_hops = 1, a by-reach relay whose copy would carry 0 hops left is past
+    # the scope's edge; the usual threshold still holds one hop further in.
+    relay = FloodRelay(4, JITTER, 3, _highest, edge_hops=1)
+    relay.schedule(1, b"edge", 0, -95, 0, hops_left=1)
+    relay.schedule(2, b"inside", 0, -95, 0, hops_left=2)
+    relay.schedule(3, b"no scope", 0, -95, 0)
+    for key in (1, 2, 3):
+        relay.heard_copy(key, 1)
+    assert sorted(frame for frame, _link in relay.due(JITTER)) == [b"inside", b"no scope"]
+    assert relay.suppressed == 1
+
+
+def test_without_edge_hops_the_edge_relay_keeps_the_usual_threshold():
+    relay = FloodRelay(4, JITTER, 3, _highest)
+    relay.schedule(1, b"edge", 0, -95, 0, hops_left=1)
+    relay.heard_copy(1, 1)
+    assert list(relay.due(JITTER)) == [(b"edge", 0)]

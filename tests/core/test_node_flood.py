@@ -32,13 +32,22 @@ def test_broadcast_reaches_everyone_once_and_dense_clusters_stay_quiet():
         assert relayed < count // 2
 
 
-def test_scoped_broadcast_stops_after_its_hops():
-    mesh = line(4 if MICRO else 6)
+def _scoped_receivers(hops, edge_hops):
+    mesh = line(5 if MICRO else 6, config=small_config(flood_edge_hops=edge_hops))
     mesh.run(5000)
-    mesh._handle(0, mesh.nodes[0].broadcast(1, b"this street", mesh.clock(), hops=2))
+    mesh._handle(0, mesh.nodes[0].broadcast(1, b"this street", mesh.clock(), hops=hops))
     mesh.run(2000)
-    receivers = sorted(d[1] for d in mesh.delivered if d[4] == b"this street")
-    assert receivers == [1, 2]
+    return sorted(d[1] for d in mesh.delivered if d[4] == b"this street")
+
+
+def test_scoped_broadcast_stops_after_its_hops():
+    assert _scoped_receivers(2, 0) == [1, 2]
+
+
+def test_scoped_broadcast_goes_flood_edge_hops_beyond_its_scope():
+    # Rule 12: bulbs at the edge of the scope also hear the copies of their neighbours there.
+    assert _scoped_receivers(2, 1) == [1, 2, 3]
+    assert _scoped_receivers(1, 2) == [1, 2, 3]
 
 
 def test_scoped_broadcast_rejects_a_hop_count_out_of_range():

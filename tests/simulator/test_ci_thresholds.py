@@ -65,7 +65,8 @@ def test_bulbs_reach_each_other_and_their_groups(
 ) -> None:
     # Our own bar, beyond the issue's: bulb-to-bulb routes over good links only (node.py
     # rule 10) took seeds 1-3 from 0.87-0.92 to 0.99-1.0; groups relayed by reach (flood.py
-    # rule 4) from 0.81-0.82 to 0.84-0.86.
+    # rule 4) from 0.81-0.82 to 0.84-0.86, and one hop past their scope (node.py rule 12) to
+    # 0.95-0.97.
     m = static_metrics if which == "static" else churn_metrics
     assert m["delivery_ratio_p2p"] >= 0.97
-    assert m["delivery_ratio_group"] >= 0.82
+    assert m["delivery_ratio_group"] >= 0.93
