@@ -64,6 +64,8 @@ _BOUNDS = (
     ("max_replay_sources", 4, 4096),
     ("seq_reserve_block", 1, 1 << 20),
     ("gateway_penalty_ms", 1000, 3600000),
+    ("gateway_wait_packets", 0, 32),
+    ("gateway_wait_ms", 100, 600000),
 )
 
 
@@ -116,6 +118,8 @@ class Config:
     max_replay_sources = 64  # sources whose replay window is remembered
     seq_reserve_block = 256  # frame counters reserved per write to the persistent store
     gateway_penalty_ms = 60000  # how long a gateway that failed a session is avoided
+    gateway_wait_packets = 4  # internet packets held while there is no gateway route yet
+    gateway_wait_ms = 10000  # ... for at most this long
 
     def __init__(self, **overrides):
         for name in overrides:

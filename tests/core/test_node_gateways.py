@@ -20,11 +20,38 @@ def test_bulb_learns_gateway_and_delivers_with_ack():
 
 
 def test_send_internet_without_route_is_counted_not_raised():
-    pair = NodePair(config=small_config())
+    pair = NodePair(config=small_config(gateway_wait_packets=0))
     actions = pair.nodes[0].send_internet(1, b"x", 0)
     assert len(actions) == 0
     assert pair.nodes[0].stats.drop_count("no_route") == 1
     assert pair.nodes[0].last_seq is None
+
+
+def test_a_packet_sent_before_the_first_route_waits_for_it():
+    # Rule 13: a bulb just switched on has no gateway route for its first seconds.
+    pair = NodePair(gateway=True, config=small_config())
+    bulb = pair.nodes[0]
+    assert bulb.best_gateway() is None
+    assert len(bulb.send_internet(1, b"first", pair.clock())) == 0
+    pair.run(5000)
+    assert [(d[1], d[4]) for d in pair.delivered] == [(1, b"first")]
+    assert bulb.stats.drop_count("no_route") == 0
+
+
+def test_packets_held_for_a_route_are_bounded_and_expire():
+    pair = NodePair(config=small_config(gateway_wait_packets=2, gateway_wait_ms=1000))
+    bulb = pair.nodes[0]
+    payload = bytearray(b"reused buffer")
+    for _ in range(3):
+        bulb.send_internet(1, payload, pair.clock())
+    payload[0] = 0  # the caller may reuse its buffer: the held copy is the node's own
+    assert bulb._held[0][1] == b"reused buffer"
+    assert bulb.stats.drop_count("no_route") == 1  # the hold was full
+    pair.run(900)
+    assert bulb.stats.drop_count("no_route") == 1
+    pair.run(300)
+    assert bulb.stats.drop_count("no_route") == 3
+    assert pair.delivered == []
 
 
 def test_gateway_retraction_moves_traffic_to_the_other_gateway():
