@@ -57,10 +57,10 @@
 #    hops from the sender of a 3-hop group message received 0.74 of them, and a third of
 #    those that missed one had no relaying neighbour at all; with one edge hop, 0.93, and all
 #    members 0.85 -> 0.96 (relays past the edge yield to the first other copy, flood.py rule 5).
-# 13. send_internet() without a gateway route holds the packet (at most gateway_wait_packets,
-#    each for gateway_wait_ms) and sends it once a route is known, as AODV holds packets
-#    during a route search; a packet that finds the hold full, or waits too long, is dropped
-#    as no_route. Every bulb that is switched on starts without a route: in a 400-bulb mesh
+# 13. send_internet() without a gateway route holds the packet (at most gateway_wait_packets
+#    and reassembly_max_bytes of payload together, each for gateway_wait_ms) and sends it
+#    once a route is known, as AODV holds packets during a route search; a packet that finds
+#    the hold full, or waits too long, is dropped as no_route. Every bulb that is switched on starts without a route: in a 400-bulb mesh
 #    started cold and sending 3 packets a minute each, 6 % of the first minute's packets
 #    were dropped so.
 
@@ -309,6 +309,7 @@ class Node:
             "pending_relays": len(self.flood),
             "discoveries": len(self.discoveries),
             "reassembly": self.reassembly.busy(),
+            "held": len(self._held),
         }
 
     # --- helpers for RoutingControl ------------------------------------------------------------
@@ -404,10 +405,14 @@ class Node:
 
     def _hold(self, port, payload, flags, now_ms):
         """Rule 13: keep an internet packet until a gateway route is known."""
-        if len(self._held) >= self.config.gateway_wait_packets:
+        cfg = self.config
+        held_bytes = len(payload)
+        for item in self._held:
+            held_bytes += len(item[1])
+        if len(self._held) >= cfg.gateway_wait_packets or held_bytes > cfg.reassembly_max_bytes:
             self.stats.drop("no_route")
             return
-        until_ms = ticks_add(now_ms, self.config.gateway_wait_ms)
+        until_ms = ticks_add(now_ms, cfg.gateway_wait_ms)
         self._held.append((port, bytes(payload), flags, until_ms))
         self.note_expiry(until_ms)
 

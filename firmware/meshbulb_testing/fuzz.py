@@ -125,6 +125,7 @@ def check_bounds(node):
     assert sizes["pending_relays"] <= cfg.max_pending_relays, sizes
     assert sizes["discoveries"] <= cfg.max_discoveries, sizes
     assert sizes["reassembly"] <= cfg.reassembly_slots, sizes
+    assert sizes["held"] <= cfg.gateway_wait_packets, sizes
 
 
 def truncations_rejected(seed=15, config=None, mesh_key=None):

@@ -54,6 +54,16 @@ def test_packets_held_for_a_route_are_bounded_and_expire():
     assert pair.delivered == []
 
 
+def test_packets_held_for_a_route_take_no_more_than_one_reassembly_buffer():
+    pair = NodePair(config=small_config())  # reassembly_max_bytes = 256
+    bulb = pair.nodes[0]
+    bulb.send_internet(1, bytes(200), pair.clock())
+    bulb.send_internet(1, bytes(100), pair.clock())  # 300 bytes would not fit
+    bulb.send_internet(1, bytes(56), pair.clock())
+    assert bulb.table_sizes()["held"] == 2
+    assert bulb.stats.drop_count("no_route") == 1
+
+
 def test_gateway_retraction_moves_traffic_to_the_other_gateway():
     mesh = line(5, gateways=(0, 4))
     mesh.run(10000)
