@@ -57,12 +57,15 @@
 #    hops from the sender of a 3-hop group message received 0.74 of them, and a third of
 #    those that missed one had no relaying neighbour at all; with one edge hop, 0.93, and all
 #    members 0.85 -> 0.96 (relays past the edge yield to the first other copy, flood.py rule 5).
-# 13. send_internet() without a gateway route holds the packet (at most gateway_wait_packets
-#    and reassembly_max_bytes of payload together, each for gateway_wait_ms) and sends it
-#    once a route is known, as AODV holds packets during a route search; a packet that finds
-#    the hold full, or waits too long, is dropped as no_route. Every bulb that is switched on starts without a route: in a 400-bulb mesh
-#    started cold and sending 3 packets a minute each, 6 % of the first minute's packets
-#    were dropped so.
+# 13. Internet traffic that finds no gateway route waits for one: what send_internet() is
+#    given, and a relayed or salvaged frame with F_ANY_GW that has no next hop (other than
+#    the one it came from or failed on). At most gateway_wait_packets items and
+#    reassembly_max_bytes of them together are held, each for gateway_wait_ms; what finds
+#    the hold full, or waits too long, is dropped as no_route. Every bulb that is switched on
+#    starts without a route, and while a mesh starts, a link that fails can cost a whole
+#    subtree its routes until the gateway's next seqno reaches it. In a 400-bulb mesh
+#    started cold, sending 3 packets a minute each, 5-6 % of the first minute's packets were
+#    dropped so; holding at the source alone left 0-2 %, holding at relays too 0-0.3 %.
 
 from meshbulb import wire
 from meshbulb.compat import TICKS_HALF, TICKS_MASK, const, ticks_add, ticks_diff, ticks_earliest
@@ -135,7 +138,7 @@ class Node:
         self.timers_kept = False  # rule 1: set by every receive()
         self._salvage = []  # (frame, failed neighbour's link address), rule 7
         self._salvaged = []  # (src, seq) of the last frames salvaged here
-        self._held = []  # (port, payload, flags, until_ms) waiting for a gateway route, rule 13
+        self._held = []  # (until_ms, is_relay, bytes, ...) waiting for a gateway route, rule 13
         self.last_seq = None
         self.control = RoutingControl(self, cfg, rand_below, now_ms, gateway)
         self.neighbours = self.control.neighbours
@@ -153,7 +156,7 @@ class Node:
         try:
             reason = self._receive(frame, link, link_src, rssi_dbm, now_ms)
             if reason is None and self._held:
-                self._release_held()
+                self._release_held(now_ms)
         except Exception:  # noqa: BLE001 - last line of defence; fuzz tests keep it at zero
             reason = "internal_error"
         if reason is None:
@@ -171,7 +174,7 @@ class Node:
                 self._resend(frame, failed, now_ms)
             self._salvage = []
         if self._held:
-            self._release_held()
+            self._release_held(now_ms)
         self.control.poll(now_ms)
         for frame, _link in self.flood.due(now_ms):
             self.stats.relayed += 1
@@ -233,7 +236,9 @@ class Node:
         flags = wire.F_ANY_GW | (wire.F_ACK_REQ if ack else 0)
         nb = None if best is None else self.neighbours.find(best.next_hop)
         if nb is None:
-            self._hold(port, payload, flags, now_ms)  # rule 13
+            reason = self._hold(now_ms, False, payload, port, flags)  # rule 13
+            if reason is not None:
+                self.stats.drop(reason)
         else:
             self._send_data(best.gw, port, payload, flags, nb)
         return self._out
@@ -403,41 +408,51 @@ class Node:
             self.dedup.add(flood_key(self.address, self.last_seq))
             self._broadcast_bytes(frame)
 
-    def _hold(self, port, payload, flags, now_ms):
-        """Rule 13: keep an internet packet until a gateway route is known."""
+    def _hold(self, now_ms, is_relay, data, a, b):
+        """Rule 13: keep data until a gateway route is known. Sent here: (payload, port,
+        flags); relayed: (frame as we forward it, dst, link address it must not go back to).
+        Returns None, or "no_route" when the hold is full."""
         cfg = self.config
-        held_bytes = len(payload)
+        held_bytes = len(data)
         for item in self._held:
-            held_bytes += len(item[1])
+            held_bytes += len(item[2])
         if len(self._held) >= cfg.gateway_wait_packets or held_bytes > cfg.reassembly_max_bytes:
-            self.stats.drop("no_route")
-            return
+            return "no_route"
         until_ms = ticks_add(now_ms, cfg.gateway_wait_ms)
-        self._held.append((port, bytes(payload), flags, until_ms))
+        self._held.append((until_ms, is_relay, bytes(data), a, b))
         self.note_expiry(until_ms)
+        return None
 
-    def _release_held(self):
+    def _release_held(self, now_ms):
         best = self.gateways.best()
         if best is None:
             return
-        nb = self.neighbours.find(best.next_hop)
-        if nb is None:
-            return
-        held = self._held
-        self._held = []
-        for port, payload, flags, _until_ms in held:
-            self._send_data(best.gw, port, payload, flags, nb)
+        best_nb = self.neighbours.find(best.next_hop)
+        kept = []
+        for item in self._held:
+            if item[1]:
+                nb = self._next_hop(item[3], wire.F_ANY_GW, now_ms)
+                if nb is None or nb.link_addr == item[4]:
+                    kept.append(item)
+                else:
+                    self.stats.relayed += 1
+                    self._unicast_bytes(item[2], nb)
+            elif best_nb is None:
+                kept.append(item)
+            else:
+                self._send_data(best.gw, item[3], item[2], item[4], best_nb)
+        self._held = kept
 
     def _expire_held(self, now_ms):
-        """Drop the held packets that waited gateway_wait_ms; the next expiry, or None."""
+        """Drop what waited gateway_wait_ms; the next expiry, or None."""
         deadline = None
         kept = []
         for item in self._held:
-            if ticks_diff(now_ms, item[3]) >= 0:
+            if ticks_diff(now_ms, item[0]) >= 0:
                 self.stats.drop("no_route")
             else:
                 kept.append(item)
-                deadline = ticks_earliest(deadline, item[3])
+                deadline = ticks_earliest(deadline, item[0])
         if len(kept) != len(self._held):
             self._held = kept
         return deadline
@@ -638,7 +653,11 @@ class Node:
                     self.routes.remove(dst)
                     nb = None
         if nb is None or nb.link_addr == failed:
-            self.stats.drop("no_route")
+            reason = "no_route"
+            if flags & wire.F_ANY_GW:  # rule 13
+                reason = self._hold(now_ms, True, frame, dst, failed)
+            if reason is not None:
+                self.stats.drop(reason)
             return
         self.stats.salvaged += 1
         self._unicast_bytes(frame, nb)
@@ -715,9 +734,14 @@ class Node:
         if here:
             self._deliver(src, port, frame, body_off, body_len, frag, flags, seq, now_ms)
             return None
-        if flags & wire.F_ANY_GW:
-            self.control.stale_forward(dst, now_ms)
-        return self._forward(frame, hops_left, hops_taken, dst, flags, now_ms, link_src)
+        if not flags & wire.F_ANY_GW:
+            return self._forward(frame, hops_left, hops_taken, dst, flags, now_ms, link_src)
+        self.control.stale_forward(dst, now_ms)
+        reason = self._forward(frame, hops_left, hops_taken, dst, flags, now_ms, link_src)
+        if reason == "no_route":  # rule 13
+            return self._hold(now_ms, True, self._relayed_copy(frame, hops_left, hops_taken),
+                              dst, link_src)
+        return reason
 
     def _towards_gateway(self, dst, flags):
         """True for a frame that its sender routed towards a gateway (rule 9)."""

@@ -32,7 +32,9 @@ def test_a_packet_sent_before_the_first_route_waits_for_it():
     pair = NodePair(gateway=True, config=small_config())
     bulb = pair.nodes[0]
     assert bulb.best_gateway() is None
-    assert len(bulb.send_internet(1, b"first", pair.clock())) == 0
+    payload = bytearray(b"first")
+    assert len(bulb.send_internet(1, payload, pair.clock())) == 0
+    payload[0] = 0  # the caller may reuse its buffer: the node holds a copy
     pair.run(5000)
     assert [(d[1], d[4]) for d in pair.delivered] == [(1, b"first")]
     assert bulb.stats.drop_count("no_route") == 0
@@ -41,11 +43,9 @@ def test_a_packet_sent_before_the_first_route_waits_for_it():
 def test_packets_held_for_a_route_are_bounded_and_expire():
     pair = NodePair(config=small_config(gateway_wait_packets=2, gateway_wait_ms=1000))
     bulb = pair.nodes[0]
-    payload = bytearray(b"reused buffer")
     for _ in range(3):
-        bulb.send_internet(1, payload, pair.clock())
-    payload[0] = 0  # the caller may reuse its buffer: the held copy is the node's own
-    assert bulb._held[0][1] == b"reused buffer"
+        bulb.send_internet(1, b"no gateway yet", pair.clock())
+    assert bulb.table_sizes()["held"] == 2
     assert bulb.stats.drop_count("no_route") == 1  # the hold was full
     pair.run(900)
     assert bulb.stats.drop_count("no_route") == 1
@@ -140,16 +140,42 @@ def test_packet_to_a_relay_switched_off_is_salvaged_through_the_other():
     assert bulb.stats.salvaged == 1
 
 
-def test_salvage_without_another_route_drops_and_counts():
+def test_salvage_without_another_route_waits_then_drops_and_counts():
     mesh = line(3, gateways=(0,))
     mesh.run(10000)
     mesh.kill(1)
-    before = mesh.nodes[2].stats.drop_count("no_route")
+    bulb = mesh.nodes[2]
+    before = bulb.stats.drop_count("no_route")
     mesh.send_internet(2, b"lost")
     mesh.run(500)
+    assert bulb.table_sizes()["held"] == 1  # rule 13: it may yet find a route
+    mesh.run(bulb.config.gateway_wait_ms)
     assert not [d for d in mesh.delivered if d[4] == b"lost"]
-    assert mesh.nodes[2].stats.salvaged == 0
-    assert mesh.nodes[2].stats.drop_count("no_route") == before + 1
+    assert bulb.stats.salvaged == 0
+    assert bulb.stats.drop_count("no_route") == before + 1
+    assert bulb.table_sizes()["held"] == 0
+
+
+def test_a_relay_that_lost_its_route_holds_the_frame_until_another_forms():
+    # 0 (gateway) - 1 - 2, as in test_node_timers: relay 1 lost the gateway, but bulb 2
+    # has not heard yet. The relay holds the frame (rule 13); once its link to the gateway
+    # is back and the gateway's route reaches it, the frame goes on.
+    mesh = line(3, gateways=(0,))
+    mesh.run(20000)
+    gateway, relay = mesh.nodes[0].address, mesh.nodes[1]
+    mesh.unlink(0, 1)
+    relay.gateways.remove(gateway)
+    relay.neighbours.remove(gateway)
+    mesh.run(1500)
+    mesh.send_internet(2, b"held on the way")
+    mesh.run(500)
+    assert relay.table_sizes()["held"] == 1
+    assert not mesh.delivered
+    mesh.link(0, 1)
+    mesh.run(8000)
+    assert [d[1] for d in mesh.delivered if d[4] == b"held on the way"] == [0]
+    assert relay.table_sizes()["held"] == 0
+    assert relay.stats.drop_count("no_route") == 0
 
 
 def test_a_frame_that_would_bounce_back_drops_the_looping_route():
