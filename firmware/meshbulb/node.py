@@ -433,6 +433,8 @@ class Node:
             if item[1]:
                 nb = self._next_hop(item[3], wire.F_ANY_GW, now_ms)
                 if nb is None or nb.link_addr == item[4]:
+                    nb = self._gateway_hop_avoiding(item[4], now_ms)
+                if nb is None:
                     kept.append(item)
                 else:
                     self.stats.relayed += 1
