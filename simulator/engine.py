@@ -49,8 +49,10 @@ from meshbulb.node import ACT_DELIVER, ACT_TX, Node
 from meshbulb.seqstore import MemoryStore
 from meshbulb.wire import F_ANY_GW
 
+from . import packets
 from .heap import long_lived_heap
 from .medium import Medium
+from .packets import PacketLedger
 from .radio import LinkTable, RadioParams, build_links
 from .ranks import IndexSet
 from .results import Event, RunResult, TimeBucket, percentile
@@ -144,14 +146,8 @@ class Simulation:
         self._uplink_free_s = {g: 0.0 for g in self.gateways}  # rule 6: uplink busy until
         self._uplink_busy_s = {g: 0.0 for g in self.gateways}  # in the current bucket
         # measurements
-        self.sent: dict[int, tuple[int, float, bool]] = {}  # packet id -> (src, t, counted)
-        self.latencies_ms: list[float] = []
-        self.delivered_ids: set[int] = set()
+        self.packets = PacketLedger()
         self.gateway_deliveries = {g: 0 for g in self.gateways}
-        self.p2p_sent: dict[int, tuple[int, bool]] = {}  # packet id -> (destination, counted)
-        self.p2p_delivered: set[int] = set()
-        self.group_members: dict[int, set[int]] = {}  # message id -> bulbs it should reach
-        self.group_received = 0
         self.timeline: list[TimeBucket] = []
         self.events: list[Event] = []
         self.reachable: set[int] = set()
@@ -159,7 +155,6 @@ class Simulation:
         self._reachable_after = -1  # self._switches when self.reachable was worked out
         self.convergence_s: float | None = None
         self.failover_s: list[float] = []
-        self._packet_id = 0
         self._tree: cKDTree | None = None
         self._bucket_sent = 0
         self._bucket_delivered = 0
@@ -280,11 +275,9 @@ class Simulation:
     def _send_packet(self, i: int) -> None:
         if not self.alive[i]:
             return
-        self._packet_id += 1
-        pid = self._packet_id
         counted = self.env.now >= self.spec.warmup_s and i in self.reachable
+        pid = self.packets.internet(i, self.env.now, counted)
         payload = struct.pack(">I", pid) + bytes(max(0, self.spec.packet_bytes - 4))
-        self.sent[pid] = (i, self.env.now, counted)
         if counted:
             self._bucket_sent += 1
         self._execute(i, self.nodes[i].send_internet(_PORT_INTERNET, payload, self._now_ms()))
@@ -302,11 +295,9 @@ class Simulation:
         j = self._peer_of(i)
         if j == i:
             return
-        self._packet_id += 1
-        pid = self._packet_id
         counted = (self.env.now >= self.spec.warmup_s and i in self.reachable
                    and j in self.reachable)
-        self.p2p_sent[pid] = (j, counted)
+        pid = self.packets.p2p(j, self.env.now, counted)
         payload = struct.pack(">I", pid) + bytes(max(0, self.spec.packet_bytes - 4))
         self._execute(i, self.nodes[i].send(address_of(j), _PORT_P2P, payload, self._now_ms()))
 
@@ -321,10 +312,9 @@ class Simulation:
         self._next_group(i)
         if not self.alive[i]:
             return
-        self._packet_id += 1
-        pid = self._packet_id
-        if self.env.now >= self.spec.warmup_s:
-            self.group_members[pid] = self._within_hops(i, self.spec.group_hops)
+        members = (self._within_hops(i, self.spec.group_hops)
+                   if self.env.now >= self.spec.warmup_s else None)
+        pid = self.packets.group(members, self.env.now)
         payload = struct.pack(">I", pid) + bytes(max(0, self.spec.packet_bytes - 4))
         self._execute(i, self.nodes[i].broadcast(_PORT_GROUP, payload, self._now_ms(),
                                                  self.spec.group_hops))
@@ -344,20 +334,16 @@ class Simulation:
     def _delivered(self, at: int, action: tuple[Any, ...]) -> None:
         _, _src, port, payload, flags = action
         if port == _PORT_GROUP:
-            members = self.group_members.get(struct.unpack_from(">I", payload)[0])
-            if members is not None and at in members:
-                self.group_received += 1
+            self.packets.group_arrived(struct.unpack_from(">I", payload)[0], at)
             return
         if port == _PORT_P2P:
-            p2p = self.p2p_sent.get(struct.unpack_from(">I", payload)[0])
-            if p2p is not None and p2p[0] == at:
-                self.p2p_delivered.add(struct.unpack_from(">I", payload)[0])
+            self.packets.p2p_arrived(struct.unpack_from(">I", payload)[0], at)
             return
         if port != _PORT_INTERNET or not self.is_gateway[at] or not (int(flags) & F_ANY_GW):
             return
         pid = struct.unpack_from(">I", payload)[0]
-        record = self.sent.get(pid)
-        if record is None or pid in self.delivered_ids:
+        record = self.packets.internet_arrived(pid)
+        if record is None:
             return
         # Rule 6: the packet leaves through the gateway's uplink, in turn.
         now_s = self.env.now
@@ -367,11 +353,10 @@ class Simulation:
         service_s = (len(payload) + _IP_OVERHEAD_BYTES) * 8 / (self.spec.uplink_kbit_s * 1000)
         self._uplink_free_s[at] = start_s + service_s
         self._uplink_busy_s[at] += service_s
-        self.delivered_ids.add(pid)
-        src, t_sent, counted = record
+        _src, t_sent, counted = record
+        self.packets.internet_delivered(pid, (start_s + service_s - t_sent) * 1000)
         if counted:
             self._bucket_delivered += 1
-            self.latencies_ms.append((start_s + service_s - t_sent) * 1000)
             self.gateway_deliveries[at] += 1
 
     # --- dynamics ------------------------------------------------------------------------
@@ -577,8 +562,6 @@ class Simulation:
         measured_s = max(1e-9, spec.duration_s - spec.warmup_s)
         per_node = [(self.control_bytes(i) - control_start[i]) / measured_s
                     for i in range(self.count)]
-        counted = [pid for pid, (_, _, c) in self.sent.items() if c]
-        delivered = sum(1 for pid in counted if pid in self.delivered_ids)
         hops = [self._hops(i) if self.alive[i] and not self.is_gateway[i] else None
                 for i in range(self.count)]
         oracle = self._oracle_hops()
@@ -599,10 +582,10 @@ class Simulation:
             "sim_s": spec.duration_s,
             "wall_s": round(wall_s, 3),
             "reachable_fraction": len(self.reachable) / self.count,
-            "delivery_ratio_gateway": (delivered / len(counted)) if counted else None,
-            "delivery_ratio_p2p": self._p2p_ratio(),
-            "latency_ms_p50": percentile(self.latencies_ms, 50),
-            "latency_ms_p95": percentile(self.latencies_ms, 95),
+            "delivery_ratio_gateway": self.packets.ratio(packets.INTERNET),
+            "delivery_ratio_p2p": self.packets.ratio(packets.P2P),
+            "latency_ms_p50": percentile(self.packets.latencies_ms, 50),
+            "latency_ms_p95": percentile(self.packets.latencies_ms, 95),
             "mean_hops": (sum(h for h, _ in pairs) / len(pairs)) if pairs else None,
             "stretch_vs_oracle": stretch,
             "control_bytes_per_node_s": sum(per_node) / self.count,
@@ -613,25 +596,15 @@ class Simulation:
             "loops": self.loops(),
         }
         if spec.group_messages_per_min > 0:
-            metrics["delivery_ratio_group"] = self._group_ratio()
+            metrics["delivery_ratio_group"] = self.packets.ratio(packets.GROUP)
         return RunResult(
             scenario=spec.name, seed=spec.seed, metrics=metrics,
             positions_m=[(float(x), float(y)) for x, y in self.positions_m],
             is_gateway=list(self.is_gateway), on_at_end=list(self.alive),
             chosen_gateway=chosen, hops=hops,
-            control_bytes_per_node_s=per_node, latencies_ms=self.latencies_ms,
+            control_bytes_per_node_s=per_node, latencies_ms=self.packets.latencies_ms,
             timeline=self.timeline, airtime=airtime, events=sorted(self.events,
                                                                    key=lambda e: e.t_s))
-
-    def _group_ratio(self) -> float | None:
-        expected = sum(len(m) for m in self.group_members.values())
-        return self.group_received / expected if expected else None
-
-    def _p2p_ratio(self) -> float | None:
-        counted = [pid for pid, (_, c) in self.p2p_sent.items() if c]
-        if not counted:
-            return None
-        return sum(1 for pid in counted if pid in self.p2p_delivered) / len(counted)
 
     def _airtime_cells(self, cell_m: float = 100.0) -> list[tuple[float, float, float]]:
         cells: dict[tuple[int, int], float] = {}

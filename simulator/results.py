@@ -98,7 +98,7 @@ class RunResult:
     chosen_gateway: list[int | None]  # node index of the gateway each node uses at the end
     hops: list[int | None]  # hops to that gateway at the end
     control_bytes_per_node_s: list[float]
-    latencies_ms: list[float]  # one per delivered internet packet
+    latencies_ms: Sequence[float]  # one per counted internet packet that arrived
     timeline: list[TimeBucket] = field(default_factory=list)
     airtime: list[tuple[float, float, float]] = field(default_factory=list)  # (x_m, y_m, util)
     events: list[Event] = field(default_factory=list)

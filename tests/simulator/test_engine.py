@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from meshbulb_sim import packets
 from meshbulb_sim.engine import GatewayFailure, PowerCut, SimSpec, Simulation
 from meshbulb_sim.radio import RadioParams, airtime_s, build_links
 
@@ -133,7 +134,8 @@ def test_group_messages_reach_the_bulbs_within_their_hops() -> None:
                    group_messages_per_min=1, group_hops=2)
     sim = Simulation(spec, grid(100), [0])
     m = sim.run().metrics
-    assert sim.group_members and all(len(members) >= 2 for members in sim.group_members.values())
+    groups = sim.packets.groups()
+    assert groups and all(len(members) >= 2 for members in groups)
     assert m["delivery_ratio_group"] is not None and m["delivery_ratio_group"] >= 0.7
     without = Simulation(SimSpec(name="none", seed=6, duration_s=30, warmup_s=10), grid(50),
                          [0]).run().metrics
@@ -166,13 +168,14 @@ def test_internet_flows_carry_several_packets_at_the_same_average_rate() -> None
         sim = Simulation(spec, grid(50), [0])
         sim.run()
         by_bulb: dict[int, list[float]] = {}
-        for src, t, _ in sim.sent.values():
+        sent = list(sim.packets.sent(packets.INTERNET))
+        for src, t in sent:
             by_bulb.setdefault(src, []).append(t)
         bursts = 0  # packets that follow their bulb's previous one within 50 ms
         for times in by_bulb.values():
             times.sort()
             bursts += sum(1 for a, b in zip(times, times[1:], strict=False) if b - a < 0.05)
-        return len(sim.sent), bursts
+        return len(sent), bursts
 
     single, single_bursts = sent(1)
     flows, flow_bursts = sent(5)
