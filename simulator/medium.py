@@ -8,8 +8,9 @@ Rules kept here:
    if another audible transmission overlapped it there (collision, no capture), and otherwise
    with the link's PRR.
 2. Carrier sense (unless cca is off): a sender that hears the air busy waits until it is
-   free, plus DIFS and a random backoff of up to CW_SLOTS slots; frames wait in its FIFO
-   meanwhile. The timing is 802.11b DSSS, ESP-NOW's default 1 Mbit/s PHY: 20 us slots,
+   free, plus DIFS and a random backoff drawn from the contention window of the frame at the
+   head of its FIFO (CW_SLOTS slots for a first attempt, rule 3 for a retry); frames wait in
+   the FIFO meanwhile. The timing is 802.11b DSSS, ESP-NOW's default 1 Mbit/s PHY: 20 us slots,
    SIFS 10 us, DIFS 50 us, CWmin 31, CWmax 1023. (Until commit b7382f0 the slot was 50 us,
    802.11's FHSS value, and the ACK 60 us.)
 3. Unicast goes on the air like broadcast (every neighbour's air is busy) but is delivered only
@@ -23,11 +24,12 @@ Rules kept here:
    (802.11 duplicate detection, which ESP-NOW's MAC does). So a send can report failure
    for a frame that arrived, as on a bulb. (Until commit 974b1ab a lost ACK lost the frame.)
    The ACK's airtime counts towards the addressee's, but the ACK is not put on the air at
-   the addressee's neighbours. Each retry waits a random backoff from a window
+   the addressee's neighbours. Each retry waits DIFS and a random backoff from a window
    that doubles with every attempt, from CW_SLOTS to CW_MAX_SLOTS slots (802.11's binary
    exponential backoff, which ESP-NOW's MAC uses): with a fixed window, the 8 attempts of a
    frame all fell within about 15 ms, and a receiver kept busy that long by hidden senders
-   lost every one.
+   lost every one. A retry that then finds the air busy keeps its window (until commit
+   5215833 a retry waited no DIFS, and a busy air reset its window to CW_SLOTS).
 4. Nodes that are off neither send nor receive; their queues are dropped.
 5. Every random draw comes from one seeded random.Random: per-frame draws are scalars, and
    the standard library draws a scalar 20 times faster than a numpy Generator.
@@ -48,6 +50,12 @@ SIFS_S = 10e-6
 DIFS_S = SIFS_S + 2 * SLOT_S
 CW_SLOTS = 32
 CW_MAX_SLOTS = 1024
+
+
+def contention_window(attempt: int) -> int:
+    """Backoff slots to draw from for a frame's attempt (0 = first try), rules 2 and 3."""
+    return min(CW_SLOTS << attempt, CW_MAX_SLOTS)
+
 
 Deliver = Callable[[int, int, bytes, int], None]  # (receiver, sender, frame, rssi_dbm)
 Verdict = Callable[[int, int, bool, bytes], None]  # (sender, addressee, acknowledged, frame)
@@ -104,7 +112,7 @@ class Medium:
             return
         now = self.env.now
         if self.cca and self.busy_until[i] > now:
-            backoff = DIFS_S + self.rng.randrange(CW_SLOTS) * SLOT_S
+            backoff = DIFS_S + self.rng.randrange(contention_window(self.queues[i][0][2])) * SLOT_S
             self._later(self.busy_until[i] - now + backoff, self._try, i)
             return
         dst, frame, attempt, taken_in = self.queues[i].popleft()
@@ -175,8 +183,8 @@ class Medium:
             return
         if attempt < self.retries and self.on[i]:
             self.queues[i].appendleft((dst, frame, attempt + 1, taken_in))
-            window = min(CW_SLOTS << (attempt + 1), CW_MAX_SLOTS)
-            self._later(self.rng.randrange(window) * SLOT_S, self._try, i)
+            backoff = DIFS_S + self.rng.randrange(contention_window(attempt + 1)) * SLOT_S
+            self._later(backoff, self._try, i)
             return
         self.verdict(i, dst, False, frame)
         self._try(i)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import simpy
 
-from meshbulb_sim.medium import CW_MAX_SLOTS, CW_SLOTS, DIFS_S, SLOT_S, Medium
+from meshbulb_sim.medium import CW_MAX_SLOTS, CW_SLOTS, DIFS_S, SLOT_S, Medium, contention_window
 from meshbulb_sim.radio import LinkTable, RadioParams, airtime_s
 
 FRAME = bytes(100)
@@ -29,10 +29,12 @@ class _Recording(Medium):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.starts_s: list[float] = []
+        self.starts: list[tuple[int, float]] = []  # (sender, start)
 
     def _transmit(self, i: int, dst: int | None, frame: bytes, attempt: int,
                   taken_in: bool) -> None:
         self.starts_s.append(self.env.now)
+        self.starts.append((i, self.env.now))
         super()._transmit(i, dst, frame, attempt, taken_in)
 
 
@@ -52,11 +54,34 @@ def test_each_retry_waits_a_backoff_window_twice_the_last_up_to_the_cap() -> Non
     assert verdicts == [False]
     assert len(medium.starts_s) == 8
     attempt_s = airtime_s(len(FRAME), RadioParams()) + medium.ack_s
-    waits_slots = [round((b - a - attempt_s) / SLOT_S)
-                   for a, b in zip(medium.starts_s, medium.starts_s[1:], strict=False)]
+    waits_s = [b - a - attempt_s
+               for a, b in zip(medium.starts_s, medium.starts_s[1:], strict=False)]
     windows = [min(CW_SLOTS << k, CW_MAX_SLOTS) for k in range(1, 8)]
-    assert waits_slots == [w - 1 for w in windows]
+    assert waits_s == pytest.approx([DIFS_S + (w - 1) * SLOT_S for w in windows])
     assert windows[-1] == CW_MAX_SLOTS  # the cap is reached within ESP-NOW's retries
+    assert [contention_window(k) for k in range(1, 8)] == windows
+
+
+def test_a_retry_that_finds_the_air_busy_keeps_its_doubled_window() -> None:
+    """Node 0's unicast to 1 fails; node 2, which hears 0 (and not 1), sends a broadcast
+    that is still on the air when 0's retry is due. The retry then waits for the air, DIFS
+    and its own window (64 slots), not a first attempt's 32."""
+    env = simpy.Environment()
+    links = LinkTable(neighbours=[[1, 2], [0], [0]], prr=[[0.0, 1.0], [0.0], [1.0]],
+                      rssi_dbm=[[-60, -60], [-60], [-60]])
+    medium = _Recording(env, links, RadioParams(), 1, _LongestBackoff(1),
+                        lambda *_: None, lambda *_: None)
+    medium.send(0, 1, FRAME)
+    env.timeout(1e-4).callbacks.append(lambda _event: medium.send(2, None, FRAME))
+    env.run()
+    frame_s = airtime_s(len(FRAME), RadioParams())
+    hold_s = frame_s + medium.ack_s
+    first = DIFS_S + (contention_window(0) - 1) * SLOT_S
+    retry = DIFS_S + (contention_window(1) - 1) * SLOT_S
+    assert [i for i, _ in medium.starts] == [0, 2, 0]
+    assert medium.starts[1][1] == pytest.approx(hold_s + first)  # 2 waited out 0's frame
+    assert hold_s + retry < medium.starts[1][1] + frame_s  # 0's retry finds 2 on the air
+    assert medium.starts[2][1] == pytest.approx(medium.starts[1][1] + frame_s + retry)
 
 
 @pytest.mark.parametrize("retries", [0, 3])
