@@ -50,6 +50,7 @@ SIFS_S = 10e-6
 DIFS_S = SIFS_S + 2 * SLOT_S
 CW_SLOTS = 32
 CW_MAX_SLOTS = 1024
+_ACK_TX = -1  # rx_tx of a node hearing an ACK (rule 3)
 
 
 def contention_window(attempt: int) -> int:
@@ -136,7 +137,7 @@ class Medium:
         collided = self.collided
         if busy_until[i] < hold:
             busy_until[i] = hold
-        if rx_end[i] > now:  # half duplex: a reception in progress here is lost
+        if rx_end[i] > now and rx_tx[i] >= 0:  # half duplex: a reception here is lost
             collided.setdefault(rx_tx[i], set()).add(i)
         lost: set[int] = set()
         for j in self.links.neighbours[i]:
@@ -145,15 +146,16 @@ class Medium:
             if tx_until[j] > now:
                 lost.add(j)
             elif rx_end[j] > now:
-                collided.setdefault(rx_tx[j], set()).add(j)
+                if rx_tx[j] >= 0:  # (an ACK, _ACK_TX, is nobody's reception to lose)
+                    collided.setdefault(rx_tx[j], set()).add(j)
                 lost.add(j)
                 self.collisions += 1
             if rx_end[j] < end:
                 rx_end[j] = end
                 rx_tx[j] = tx
         collided[tx] = lost
-        # A unicast's outcome is known once the ACK is due: one event covers frame and ACK.
-        self._later(hold - now, self._end, tx, i, dst, frame, attempt, taken_in)
+        # One event at the frame's end; a unicast's ACK is decided there too (rule 3).
+        self._later(end - now, self._end, tx, i, dst, frame, attempt, taken_in)
 
     def _end(self, tx: int, i: int, dst: int | None, frame: bytes, attempt: int,
              taken_in: bool) -> None:
@@ -167,27 +169,62 @@ class Medium:
             for k, j in enumerate(neighbours):
                 if j not in lost and on[j] and draw() < prr[k]:
                     deliver(j, i, frame, rssi[k])
-            self._try(i)
+            self._next_frame(i)
             return
+        now = self.env.now
+        ack_start = now + SIFS_S
+        hold = now + self.ack_s
         pos = self._position(i, dst)
         acked = False
         if pos is not None and dst not in lost and self.on[dst] and self.rng.random() < prr[pos]:
+            self._ack_on_air(dst, i, ack_start, hold)
             if not taken_in:  # rule 3: a retry of a frame already taken in is a duplicate
                 taken_in = True
                 self.deliver(dst, i, frame, rssi[pos])
-            self.airtime_used_s[dst] += self.ack_air_s
-            acked = self.rng.random() < prr[pos]
+            # The sender hears the ACK unless something else it hears is still on the air.
+            acked = self.rx_end[i] <= ack_start and self.rng.random() < prr[pos]
         if acked:
             self.verdict(i, dst, True, frame)
-            self._try(i)
+            self._next_frame(i)
             return
         if attempt < self.retries and self.on[i]:
             self.queues[i].appendleft((dst, frame, attempt + 1, taken_in))
             backoff = DIFS_S + self.rng.randrange(contention_window(attempt + 1)) * SLOT_S
-            self._later(backoff, self._try, i)
+            self._later(hold - now + backoff, self._try, i)
             return
         self.verdict(i, dst, False, frame)
-        self._try(i)
+        self._next_frame(i)
+
+    def _ack_on_air(self, j: int, sender: int, start: float, end: float) -> None:
+        """Rule 3: j acknowledges from start to end. Its neighbours hear the air busy, a
+        reception in progress at one of them is lost, and so is a frame that starts reaching
+        one of them meanwhile; j itself takes nothing in while it sends."""
+        self.airtime_used_s[j] += self.ack_air_s
+        busy_until, tx_until, rx_end, rx_tx = (self.busy_until, self.tx_until, self.rx_end,
+                                               self.rx_tx)
+        if tx_until[j] < end:
+            tx_until[j] = end
+        for k in self.links.neighbours[j]:
+            if busy_until[k] < end:
+                busy_until[k] = end
+            if k == sender or tx_until[k] > start:
+                continue
+            if rx_end[k] > start:
+                if rx_tx[k] >= 0:
+                    self.collided.setdefault(rx_tx[k], set()).add(k)
+                self.collisions += 1
+            if rx_end[k] < end:
+                rx_end[k] = end
+                rx_tx[k] = _ACK_TX
+
+    def _next_frame(self, i: int) -> None:
+        """Rule 2: after a transmission (and its ACK) the next frame in the FIFO waits DIFS
+        and a first attempt's backoff."""
+        if self.queues[i] and self.on[i]:
+            backoff = DIFS_S + self.rng.randrange(CW_SLOTS) * SLOT_S
+            self._later(max(0.0, self.busy_until[i] - self.env.now) + backoff, self._try, i)
+        else:
+            self._try(i)
 
     def _position(self, i: int, j: int) -> int | None:
         table = self._index_of.get(i)

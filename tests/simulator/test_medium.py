@@ -141,3 +141,42 @@ def test_a_frame_whose_acks_are_lost_arrives_once_and_the_sender_hears_of_a_fail
     frame_s = airtime_s(len(FRAME), RadioParams())
     assert medium.airtime_used_s[0] == pytest.approx(4 * frame_s)
     assert medium.airtime_used_s[1] == pytest.approx(4 * medium.ack_air_s)  # it sent 4 ACKs
+
+
+def _chain() -> tuple[simpy.Environment, _Recording, list[tuple[int, int]]]:
+    """0 - 1 - 2 - 3, every link perfect: 2 is hidden from 0, and 3 from 1."""
+    env = simpy.Environment()
+    links = LinkTable(neighbours=[[1], [0, 2], [1, 3], [2]],
+                      prr=[[1.0], [1.0, 1.0], [1.0, 1.0], [1.0]],
+                      rssi_dbm=[[-60], [-60, -60], [-60, -60], [-60]])
+    delivered: list[tuple[int, int]] = []
+    medium = _Recording(env, links, RadioParams(), 7, _LongestBackoff(1),
+                        lambda j, i, _f, _r: delivered.append((j, i)), lambda *_: None)
+    return env, medium, delivered
+
+
+def test_the_addressees_neighbours_hear_its_ack_and_wait_for_it() -> None:
+    env, medium, _ = _chain()
+    frame_s = airtime_s(len(FRAME), RadioParams())
+    medium.send(0, 1, FRAME)
+    # 2 does not hear 0's frame; it has a frame of its own just after that frame ends.
+    env.timeout(frame_s + 1e-6).callbacks.append(lambda _event: medium.send(2, None, FRAME))
+    env.run()
+    assert [i for i, _ in medium.starts] == [0, 2]
+    ack_end_s = frame_s + medium.ack_s
+    assert medium.starts[1][1] == pytest.approx(ack_end_s + DIFS_S + (CW_SLOTS - 1) * SLOT_S)
+    assert medium.airtime_used_s[1] == pytest.approx(medium.ack_air_s)
+
+
+def test_an_ack_collides_with_a_frame_reaching_the_addressees_neighbour() -> None:
+    env, medium, delivered = _chain()
+    frame_s = airtime_s(len(FRAME), RadioParams())
+    medium.send(0, 1, FRAME)
+    # 3, hidden from 0 and 1, starts a broadcast to 2 shortly before 0's frame ends: 1's ACK
+    # reaches 2 in the middle of it.
+    env.timeout(frame_s - 2e-4).callbacks.append(lambda _event: medium.send(3, None, FRAME))
+    env.run()
+    assert (1, 0) in delivered  # the unicast got through and was acknowledged
+    assert (2, 3) not in delivered
+    assert medium.collisions >= 1
+    assert not medium.collided  # nothing is left waiting for an end that will not come
