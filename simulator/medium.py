@@ -10,7 +10,9 @@ Rules kept here:
 2. Carrier sense (unless cca is off): a sender that hears the air busy waits until it is
    free, plus DIFS and a random backoff drawn from the contention window of the frame at the
    head of its FIFO (CW_SLOTS slots for a first attempt, rule 3 for a retry); frames wait in
-   the FIFO meanwhile. The timing is 802.11b DSSS, ESP-NOW's default 1 Mbit/s PHY: 20 us slots,
+   the FIFO meanwhile. After a transmission (and its ACK) the next frame in the FIFO waits
+   DIFS and a first attempt's backoff too (802.11's post-backoff; until commit 21b16b7 it
+   went at once). The timing is 802.11b DSSS, ESP-NOW's default 1 Mbit/s PHY: 20 us slots,
    SIFS 10 us, DIFS 50 us, CWmin 31, CWmax 1023. (Until commit b7382f0 the slot was 50 us,
    802.11's FHSS value, and the ACK 60 us.)
 3. Unicast goes on the air like broadcast (every neighbour's air is busy) but is delivered only
@@ -23,8 +25,13 @@ Rules kept here:
    retries of a frame already taken in are dropped by the addressee's MAC as duplicates
    (802.11 duplicate detection, which ESP-NOW's MAC does). So a send can report failure
    for a frame that arrived, as on a bulb. (Until commit 974b1ab a lost ACK lost the frame.)
-   The ACK's airtime counts towards the addressee's, but the ACK is not put on the air at
-   the addressee's neighbours. Each retry waits DIFS and a random backoff from a window
+   The ACK is on the air from SIFS after the frame's end, decided at that end (one event
+   still covers frame and ACK): the addressee's neighbours hear the air busy, a reception in
+   progress at one of them is lost, and so is a frame that starts reaching one of them
+   meanwhile; the addressee takes nothing in while it sends, and the sender hears the ACK
+   unless something else it hears is still on the air (its own neighbours are kept quiet by
+   the NAV). Until commit 21b16b7 the ACK counted only towards the addressee's airtime. Each
+   retry waits DIFS and a random backoff from a window
    that doubles with every attempt, from CW_SLOTS to CW_MAX_SLOTS slots (802.11's binary
    exponential backoff, which ESP-NOW's MAC uses): with a fixed window, the 8 attempts of a
    frame all fell within about 15 ms, and a receiver kept busy that long by hidden senders
