@@ -50,6 +50,7 @@ from meshbulb.seqstore import MemoryStore
 from meshbulb.wire import F_ANY_GW
 
 from . import packets
+from .calls import call_later
 from .heap import long_lived_heap
 from .medium import Medium
 from .packets import PacketLedger
@@ -203,10 +204,7 @@ class Simulation:
         self._armed_at[i] = at_s
         version = self._timer_version[i] + 1
         self._timer_version[i] = version
-        self.env.timeout(at_s - now_s).callbacks.append(partial(self._on_timer, i, version))
-
-    def _on_timer(self, i: int, version: int, _event: object) -> None:
-        self._tick(i, version)
+        call_later(self.env, at_s - now_s, self._tick, i, version)
 
     def _tick(self, i: int, version: int) -> None:
         if version != self._timer_version[i] or not self.alive[i]:
@@ -363,7 +361,7 @@ class Simulation:
 
     def _at(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run fn after delay_s of simulated time."""
-        self.env.timeout(delay_s).callbacks.append(lambda _event: fn())
+        call_later(self.env, delay_s, fn)
 
     def _setup_churn(self) -> None:
         spec = self.spec

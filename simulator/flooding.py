@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
+from .calls import call_later
 from .medium import Medium
 from .radio import LinkTable, RadioParams, airtime_s, build_links
 from .results import percentile
@@ -113,7 +114,7 @@ class _Flooding:
         self.packets_measured = 0  # packets sent after warmup, counted or not
 
     def _at(self, delay_s: float, fn: Callable[[], None]) -> None:
-        self.env.timeout(delay_s).callbacks.append(lambda _event: fn())
+        call_later(self.env, delay_s, fn)
 
     def _next_packet(self, i: int) -> None:
         rate_s = self.spec.internet_packets_per_min / 60.0
@@ -146,8 +147,7 @@ class _Flooding:
             if self.counted[pid]:
                 self.latencies_ms.append((self.env.now - self.sent_s[pid]) * 1000)
         delay_s = float(self.rng.uniform(0.0, JITTER_S))
-        self.env.timeout(delay_s).callbacks.append(
-            lambda _event: self._broadcast(j, frame))
+        call_later(self.env, delay_s, self._broadcast, j, frame)
 
     def _broadcast(self, i: int, frame: bytes) -> None:
         """Rule 2: a bulb's send queue is finite; a full one drops the frame."""

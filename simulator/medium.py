@@ -49,6 +49,7 @@ from collections.abc import Callable
 from random import Random
 from typing import Any
 
+from .calls import call_later
 from .radio import LinkTable, RadioParams, ack_airtime_s, airtime_s
 
 # Rule 2: 802.11b DSSS.
@@ -109,9 +110,6 @@ class Medium:
             self.sending[i] = True
             self._try(i)
 
-    def _later(self, delay_s: float, fn: Callable[..., None], *args: Any) -> None:
-        self.env.timeout(delay_s).callbacks.append(lambda _event: fn(*args))
-
     def _try(self, i: int) -> None:
         """Rule 2."""
         if not self.on[i] or not self.queues[i]:
@@ -121,7 +119,7 @@ class Medium:
         now = self.env.now
         if self.cca and self.busy_until[i] > now:
             backoff = DIFS_S + self.rng.randrange(contention_window(self.queues[i][0][2])) * SLOT_S
-            self._later(self.busy_until[i] - now + backoff, self._try, i)
+            call_later(self.env, self.busy_until[i] - now + backoff, self._try, i)
             return
         dst, frame, attempt, taken_in = self.queues[i].popleft()
         self._transmit(i, dst, frame, attempt, taken_in)
@@ -162,7 +160,7 @@ class Medium:
                 rx_tx[j] = tx
         collided[tx] = lost
         # One event at the frame's end; a unicast's ACK is decided there too (rule 3).
-        self._later(end - now, self._end, tx, i, dst, frame, attempt, taken_in)
+        call_later(self.env, end - now, self._end, tx, i, dst, frame, attempt, taken_in)
 
     def _end(self, tx: int, i: int, dst: int | None, frame: bytes, attempt: int,
              taken_in: bool) -> None:
@@ -197,7 +195,7 @@ class Medium:
         if attempt < self.retries and self.on[i]:
             self.queues[i].appendleft((dst, frame, attempt + 1, taken_in))
             backoff = DIFS_S + self.rng.randrange(contention_window(attempt + 1)) * SLOT_S
-            self._later(hold - now + backoff, self._try, i)
+            call_later(self.env, hold - now + backoff, self._try, i)
             return
         self.verdict(i, dst, False, frame)
         self._next_frame(i)
@@ -229,7 +227,8 @@ class Medium:
         and a first attempt's backoff."""
         if self.queues[i] and self.on[i]:
             backoff = DIFS_S + self.rng.randrange(CW_SLOTS) * SLOT_S
-            self._later(max(0.0, self.busy_until[i] - self.env.now) + backoff, self._try, i)
+            wait_s = max(0.0, self.busy_until[i] - self.env.now) + backoff
+            call_later(self.env, wait_s, self._try, i)
         else:
             self._try(i)
 
