@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -131,6 +132,14 @@ def reference_loop_ms(additions: int = 1_000_000, repeats: int = 3) -> float:
     return round(best_s * 1000, 1)
 
 
+def python_build() -> str:
+    """Which interpreter ran a bench. The same runs took about 1.1 times as long on a default
+    pyenv build of 3.11 as on Debian's python3.11, built with PGO and LTO, on one machine
+    (docs/simulator.md): figures are comparable only on the same build."""
+    base = getattr(sys, "_base_executable", sys.executable)  # the interpreter behind a venv
+    return f"{platform.python_implementation()} {platform.python_version()} {base}"
+
+
 def _bench(args: argparse.Namespace) -> int:
     from meshbulb_sim.engine import SimSpec, Simulation
     from meshbulb_sim.layouts import grid
@@ -168,6 +177,7 @@ def _bench(args: argparse.Namespace) -> int:
                "delivery_ratio_gateway": result.metrics["delivery_ratio_gateway"],
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                "heap": heap_in_use(),
+               "python": python_build(),
                "reference_loop_ms_before": loop_before_ms,
                "reference_loop_ms_after": loop_after_ms}
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))
@@ -204,6 +214,7 @@ def _bench_sizes(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"runs": runs}))
         return 0
+    print(f"on {first['python']}")
     print(f"{'bulbs':>8} {'wall s':>9} {'us/bulb-min':>12} {'x first':>8} {'control B/s':>12} "
           f"{'x first':>8} {'delivery':>9} {'peak MB':>8} {'loop ms before/after':>21}")
     for run in runs:

@@ -94,6 +94,7 @@ def test_sim_bench_prints_its_figures() -> None:
     # Every bulb hears a few neighbours' HELLOs and route updates each minute.
     assert figures["receptions_per_bulb_minute"] > 10
     assert figures["wall_us_per_reception"] > 0 and figures["peak_rss_mb"] > 0
+    assert figures["python"].startswith("CPython 3.")  # which interpreter: builds differ
     # The machine's speed around the run: a million additions take milliseconds, not none.
     assert 1 < figures["reference_loop_ms_before"] < 10_000
     assert 1 < figures["reference_loop_ms_after"] < 10_000
@@ -124,6 +125,7 @@ def test_sim_bench_compares_sizes_each_in_a_process_of_its_own() -> None:
     proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "20,40", "--minutes", "0.02"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    header, *rows = proc.stdout.strip().splitlines()
+    interpreter, header, *rows = proc.stdout.strip().splitlines()
+    assert interpreter.startswith("on CPython 3.")
     assert "delivery" in header and [row.split()[0] for row in rows] == ["20", "40"]
     assert all(row.split()[6] == "-" for row in rows)
