@@ -86,7 +86,7 @@ class Endpoint:
 class Emulator:
     def __init__(self, nodes: int, gateways: int, layout: str = "grid", loss: float = 0.0,
                  allow: tuple[str, ...] = (), seed: int = 1, latency_ms: float = 1.0,
-                 config: Config | None = None) -> None:
+                 config: Config | None = None, bandwidth_kbit_s: int = 0) -> None:
         if nodes < 2 or not 1 <= gateways < nodes:
             raise ValueError("need at least 2 nodes and 1..nodes-1 gateways")
         if layout not in ("grid", "random", "line"):
@@ -104,6 +104,7 @@ class Emulator:
         step = (nodes - 1) / max(1, gateways - 1)
         self.gateway_indices = sorted({round(k * step) for k in range(gateways)})
         self.allow = allow
+        self.bandwidth_bytes_per_s = bandwidth_kbit_s * 1000 // 8  # each gateway's cap
         self.hosts: list[HostNode] = []
         self.exits: dict[int, ExitService] = {}
         self.metrics = Metrics()
@@ -132,7 +133,8 @@ class Emulator:
             self.hosts.append(host)
             if gateway:
                 service = ExitService(host, identity, OwnerPolicy.for_emulator(self.allow),
-                                      SessionLimits(128, 512), FairBandwidth(0), self.refusals)
+                                      SessionLimits(128, 512),
+                                      FairBandwidth(self.bandwidth_bytes_per_s), self.refusals)
                 self.exits[i] = service
                 host.add_app(service)
         for a, b in self.edges:

@@ -8,7 +8,11 @@ Rules kept here:
    through the exit too), and every resolved address must pass the owner policy; otherwise
    the stream is refused with a reason the client's proxy shows, e.g. "policy:private".
 3. Session limits (per client and total) and the shared, fair bandwidth cap apply to every
-   stream. Every refusal is counted by reason.
+   stream. The cap holds in each direction on its own: internet to mesh, a read waits for
+   its share before it is written into the stream; mesh to internet, bytes are written to
+   the internet as they arrive and the stream then stops reading (its window closes, so the
+   bulb sends no more) until their paced time has passed; under a cap a stream's window is
+   about one second of it, so bursts stay that small. Every refusal is counted by reason.
 4. Nothing here logs a destination, a client address or a payload.
 """
 
@@ -25,7 +29,7 @@ from meshbulb.overlay import ExitServer
 
 from .host import Action, HostNode
 from .policy import FairBandwidth, OwnerPolicy, Refusals, SessionLimits
-from .streams import Accepted, Closed, Data, Opened, Refused, Reset, StreamMux
+from .streams import MAX_WINDOW, Accepted, Closed, Data, Opened, Refused, Reset, StreamMux
 
 _READ_BYTES = 4096
 _TICK_MASK = (1 << 30) - 1
@@ -42,7 +46,8 @@ class ExitService:
         self.max_streams_per_client = max_streams_per_client
         self.policy = policy
         self.limits = limits
-        self.bandwidth = bandwidth
+        self.bandwidth = bandwidth  # internet to mesh
+        self.upload = FairBandwidth(bandwidth.total_bytes_per_s, bandwidth.idle_s)  # rule 3
         self.refusals = refusals
         self.connect_timeout_s = connect_timeout_s
         self.mss = mss
@@ -84,6 +89,10 @@ class ExitService:
     def open_streams(self) -> int:
         return len(self._writers)
 
+    def sharing_clients(self) -> int:
+        """Clients using the connection now, in either direction (rule 3)."""
+        return len(self.bandwidth.clients() | self.upload.clients())
+
     # --- sessions and streams -------------------------------------------------------------
 
     def _mono_ms(self) -> int:
@@ -99,7 +108,14 @@ class ExitService:
             self.host.execute(self.server.send_to(client, segment, self.host.now_ms()))
 
         self._muxes[client] = StreamMux(send, self._mono_ms(), mss=self.mss, initiator=False,
-                                        max_streams=self.max_streams_per_client)
+                                        max_streams=self.max_streams_per_client,
+                                        recv_buffer=self._receive_window())
+
+    def _receive_window(self) -> int:
+        """Rule 3: under a cap, a stream's window holds about one second of it, so what a
+        paused stream lets in meanwhile, and writes at once on resuming, stays that small."""
+        rate = self.upload.total_bytes_per_s
+        return MAX_WINDOW if rate <= 0 else min(MAX_WINDOW, max(4 * self.mss, rate))
 
     def _serve(self, client: bytes, plaintext: bytes, now_ms: int) -> None:
         mux = self._muxes.get(client)
@@ -120,6 +136,7 @@ class ExitService:
                 if writer is not None:
                     self.bytes_up += len(event.data)
                     writer.write(event.data)
+                    self._pace_up(client, mux, event.stream_id, len(event.data))
             elif isinstance(event, Closed):
                 writer = self._writers.get(key)
                 if writer is not None and writer.can_write_eof():
@@ -130,6 +147,23 @@ class ExitService:
             elif isinstance(event, (Accepted, Refused)):
                 pass  # the exit never opens streams itself
         self.host.schedule()
+
+    def _pace_up(self, client: bytes, mux: StreamMux, stream_id: int, nbytes: int) -> None:
+        """Rule 3, mesh to internet: stop reading the stream until these bytes' paced time
+        has passed."""
+        now_s = self.host.loop.time()
+        self.upload.grant(client, nbytes, now_s)  # the bytes went at once: wait their time
+        wait_s = self.upload.paced_until_s(client) - now_s
+        if wait_s > 0:
+            mux.pause_reading(stream_id)
+            self._spawn(self._resume_reading(client, mux, stream_id, wait_s))
+
+    async def _resume_reading(self, client: bytes, mux: StreamMux, stream_id: int,
+                              wait_s: float) -> None:
+        await asyncio.sleep(wait_s)
+        if self._muxes.get(client) is mux:  # not if the session was replaced meanwhile
+            mux.resume_reading(stream_id)
+            self._events(client, mux)
 
     def _spawn(self, coro: Any) -> None:
         task = self.host.loop.create_task(coro)

@@ -328,6 +328,15 @@ class FairBandwidth:
     def active_clients(self) -> int:
         return len(self._next_s)
 
+    def paced_until_s(self, client: bytes) -> float:
+        """When the client's paced time ends: its bytes granted so far have had their share
+        of the rate by then (0.0 for a client not seen lately)."""
+        return self._next_s.get(client, 0.0)
+
+    def clients(self) -> frozenset[bytes]:
+        """The clients counted as active at the last grant."""
+        return frozenset(self._next_s)
+
     async def take(self, client: bytes, nbytes: int) -> None:
         """Wait until ``client`` may send ``nbytes``."""
         if self.total_bytes_per_s <= 0:

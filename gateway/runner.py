@@ -148,7 +148,7 @@ class Gateway:
         for reason, count in stats["drops"].items():
             self._sync_counter(self.gm.drops, "reason", reason, count)
         self.gm.sessions.set(self.service.open_streams())
-        self.gm.clients.set(self.bandwidth.active_clients())
+        self.gm.clients.set(self.service.sharing_clients())
         self._sync_counter(self.gm.exit_bytes, "direction", "up", self.service.bytes_up)
         self._sync_counter(self.gm.exit_bytes, "direction", "down", self.service.bytes_down)
 

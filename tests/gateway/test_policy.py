@@ -318,6 +318,19 @@ def test_an_idle_client_stops_counting() -> None:
     assert bw.active_clients() == 1
 
 
+def test_paced_time_runs_on_from_the_last_grant_and_names_the_clients() -> None:
+    """What the exit's upload pacing waits for (exit.py rule 3): bytes already sent are paid
+    for afterwards, at the client's share of the rate."""
+    bw = FairBandwidth(RATE)
+    assert bw.paced_until_s(b"a") == 0.0  # never seen
+    assert bw.grant(b"a", 50_000, 1.0) == 0.0
+    assert bw.paced_until_s(b"a") == pytest.approx(1.5)  # alone: the whole rate
+    bw.grant(b"b", 10_000, 1.0)
+    assert bw.paced_until_s(b"b") == pytest.approx(1.2)  # two active: half each
+    assert bw.clients() == {b"a", b"b"}
+    assert FairBandwidth(0).paced_until_s(b"a") == 0.0
+
+
 def test_take_waits_on_the_event_loop() -> None:
     async def main() -> float:
         bw = FairBandwidth(200_000)
