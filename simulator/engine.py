@@ -574,12 +574,13 @@ class Simulation:
             gw = self.nodes[i].best_gateway() if self.alive[i] else None
             chosen.append(self.index[gw] if gw is not None else None)
         airtime = self._airtime_cells()
+        reach = self._reachable_now()  # at the very end, as on_at_end
         metrics: dict[str, float | int | None] = {
             "nodes": self.count,
             "gateways": len(self.gateways),
             "sim_s": spec.duration_s,
             "wall_s": round(wall_s, 3),
-            "reachable_fraction": len(self.reachable) / self.count,
+            "reachable_fraction": len(reach) / self.count,
             "delivery_ratio_gateway": self.packets.ratio(packets.INTERNET),
             "delivery_ratio_p2p": self.packets.ratio(packets.P2P),
             "latency_ms_p50": percentile(self.packets.latencies_ms, 50),
@@ -599,6 +600,7 @@ class Simulation:
             scenario=spec.name, seed=spec.seed, metrics=metrics,
             positions_m=[(float(x), float(y)) for x, y in self.positions_m],
             is_gateway=list(self.is_gateway), on_at_end=list(self.alive),
+            reachable_at_end=[i in reach for i in range(self.count)],
             chosen_gateway=chosen, hops=hops,
             control_bytes_per_node_s=per_node, latencies_ms=self.packets.latencies_ms,
             timeline=self.timeline, airtime=airtime, events=sorted(self.events,

@@ -416,10 +416,13 @@ class _Bulbs:
     routed: IntArray
     n_off: int
     n_no_route: int
+    n_out_of_reach: int  # of n_no_route: no path of good links to a working gateway
 
 
 def _bulbs(result: RunResult, md: _MapData, has_route: npt.NDArray[np.bool_]) -> _Bulbs:
     on = np.asarray(result.on_at_end, dtype=bool).reshape(len(md.pos))
+    reach = np.asarray(result.reachable_at_end, dtype=bool).reshape(len(md.pos))
+    unrouted = on & ~has_route & ~md.is_gw
     d = md.drawn
     d_bulb = d[~md.is_gw[d]]
     d_on = d_bulb[on[d_bulb]]
@@ -428,7 +431,8 @@ def _bulbs(result: RunResult, md: _MapData, has_route: npt.NDArray[np.bool_]) ->
         no_route=d_on[~has_route[d_on]],
         routed=d_on[has_route[d_on]],
         n_off=int(np.count_nonzero(~on & ~md.is_gw)),
-        n_no_route=int(np.count_nonzero(on & ~has_route & ~md.is_gw)),
+        n_no_route=int(np.count_nonzero(unrouted)),
+        n_out_of_reach=int(np.count_nonzero(unrouted & ~reach)),
     )
 
 
@@ -445,7 +449,7 @@ def _draw_unrouted(ax: Axes, md: _MapData, bulbs: _Bulbs) -> list[Line2D]:
     )
     return [
         Line2D([], [], ls="", marker="x", ms=5, mec=_NO_ROUTE,
-               label=f"on, no route ({bulbs.n_no_route:,})"),
+               label=f"on, no route ({bulbs.n_no_route:,}; {bulbs.n_out_of_reach:,} out of reach)"),
         Line2D([], [], ls="", marker="o", ms=3, mfc=_OFF, mec="none",
                label=f"off at the end ({bulbs.n_off:,})"),
     ]
@@ -453,7 +457,8 @@ def _draw_unrouted(ax: Axes, md: _MapData, bulbs: _Bulbs) -> list[Line2D]:
 
 def _unrouted_caption(bulbs: _Bulbs) -> str:
     return (f" At the end {bulbs.n_off:,} bulbs were off (faint dots) and {bulbs.n_no_route:,}"
-            " on without a route (crosses).")
+            f" on without a route (crosses), {bulbs.n_out_of_reach:,} of them out of reach: no"
+            " path of good links to a working gateway.")
 
 
 def _gateway_map(result: RunResult, md: _MapData) -> _Plot:

@@ -95,6 +95,8 @@ class RunResult:
     positions_m: list[tuple[float, float]]
     is_gateway: list[bool]
     on_at_end: list[bool]  # powered on at the end (churn and power cuts switch bulbs off)
+    # with a path of good links to a working gateway at the end (what reachable_fraction counts)
+    reachable_at_end: list[bool]
     chosen_gateway: list[int | None]  # node index of the gateway each node uses at the end
     hops: list[int | None]  # hops to that gateway at the end
     control_bytes_per_node_s: list[float]
@@ -115,6 +117,7 @@ def validate(result: RunResult) -> None:
     for name, values in (
         ("is_gateway", result.is_gateway),
         ("on_at_end", result.on_at_end),
+        ("reachable_at_end", result.reachable_at_end),
         ("chosen_gateway", result.chosen_gateway),
         ("hops", result.hops),
         ("control_bytes_per_node_s", result.control_bytes_per_node_s),
@@ -217,15 +220,16 @@ def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
     )
     _write_csv(
         paths["nodes.csv"],
-        ("index", "x_m", "y_m", "is_gateway", "on_at_end", "chosen_gateway", "hops",
-         "control_bytes_per_node_s"),
+        ("index", "x_m", "y_m", "is_gateway", "on_at_end", "reachable_at_end", "chosen_gateway",
+         "hops", "control_bytes_per_node_s"),
         (
-            (i, x_m, y_m, bool(gw), bool(on), chosen, hop, ctrl)
-            for i, ((x_m, y_m), gw, on, chosen, hop, ctrl) in enumerate(
+            (i, x_m, y_m, bool(gw), bool(on), bool(reach), chosen, hop, ctrl)
+            for i, ((x_m, y_m), gw, on, reach, chosen, hop, ctrl) in enumerate(
                 zip(
                     result.positions_m,
                     result.is_gateway,
                     result.on_at_end,
+                    result.reachable_at_end,
                     result.chosen_gateway,
                     result.hops,
                     result.control_bytes_per_node_s,

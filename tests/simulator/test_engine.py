@@ -47,6 +47,12 @@ def test_a_failed_gateway_is_left_within_seconds_and_churn_is_survived() -> None
     assert m["delivery_ratio_gateway"] is not None and m["delivery_ratio_gateway"] >= 0.93
     assert m["loops"] == 0
     assert any("uplink fails" in e.label for e in result.events)
+    # Who could reach a working gateway at the end: only bulbs that are on (some are off
+    # here), as many as reachable_fraction counts.
+    reach = result.reachable_at_end
+    assert all(result.on_at_end[i] for i in range(len(reach)) if reach[i])
+    assert 0 < sum(reach) < len(reach) and not all(result.on_at_end)
+    assert sum(reach) == round(m["reachable_fraction"] * len(reach))
 
 
 def test_convergence_is_measured_while_bulbs_keep_switching_on() -> None:

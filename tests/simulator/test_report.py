@@ -97,6 +97,9 @@ def synthetic(n_nodes: int, seed: int = 7, n_gateways: int | None = None) -> Run
         positions_m=[(float(x), float(y)) for x, y in pos],
         is_gateway=[bool(b) for b in is_gw],
         on_at_end=[not bool(b) for b in off],
+        # every bulb with a route, and a third of those on without one
+        reachable_at_end=[bool(not o and (not u or k % 3 == 0))
+                          for k, (o, u) in enumerate(zip(off, unreachable, strict=True))],
         chosen_gateway=[None if u else int(c) for u, c in zip(unreachable, chosen, strict=True)],
         hops=[None if u else int(h) for u, h in zip(unreachable, hops, strict=True)],
         control_bytes_per_node_s=[float(c) for c in ctrl],
@@ -155,8 +158,8 @@ def test_csv_row_counts(written: tuple[RunResult, dict[str, Path]]) -> None:
     assert len(read_csv(paths["events.csv"])) == len(result.events)
     assert len(read_csv(paths["airtime.csv"])) == len(result.airtime)
     assert list(nodes[0]) == [
-        "index", "x_m", "y_m", "is_gateway", "on_at_end", "chosen_gateway", "hops",
-        "control_bytes_per_node_s",
+        "index", "x_m", "y_m", "is_gateway", "on_at_end", "reachable_at_end", "chosen_gateway",
+        "hops", "control_bytes_per_node_s",
     ]  # fmt: skip
     # values round-trip exactly; None is an empty cell, booleans 1/0
     for i, row in enumerate(nodes):
@@ -164,6 +167,7 @@ def test_csv_row_counts(written: tuple[RunResult, dict[str, Path]]) -> None:
         assert (float(row["x_m"]), float(row["y_m"])) == result.positions_m[i]
         assert row["is_gateway"] == ("1" if result.is_gateway[i] else "0")
         assert row["on_at_end"] == ("1" if result.on_at_end[i] else "0")
+        assert row["reachable_at_end"] == ("1" if result.reachable_at_end[i] else "0")
         gw = result.chosen_gateway[i]
         assert row["chosen_gateway"] == ("" if gw is None else str(gw))
         assert float(row["control_bytes_per_node_s"]) == result.control_bytes_per_node_s[i]
@@ -185,10 +189,12 @@ def test_report_html(written: tuple[RunResult, dict[str, Path]]) -> None:
     # The maps tell bulbs that were off from bulbs that were on without a route.
     bulbs = [i for i, gw in enumerate(result.is_gateway) if not gw]
     off = sum(1 for i in bulbs if not result.on_at_end[i])
-    no_route = sum(1 for i in bulbs if result.on_at_end[i] and result.hops[i] is None)
-    assert off > 0 and no_route > 0
-    assert page.count(f"At the end {off:,} bulbs were off (faint dots) and {no_route:,} on "
-                      "without a route (crosses).") == 2
+    no_route = [i for i in bulbs if result.on_at_end[i] and result.hops[i] is None]
+    out_of_reach = sum(1 for i in no_route if not result.reachable_at_end[i])
+    assert off > 0 and 0 < out_of_reach < len(no_route)
+    assert page.count(f"At the end {off:,} bulbs were off (faint dots) and {len(no_route):,} on "
+                      f"without a route (crosses), {out_of_reach:,} of them out of reach: no "
+                      "path of good links to a working gateway.") == 2
     assert "uplink &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; " in page
     assert "synthetic &lt;city&gt;" in page and "synthetic <city>" not in page
     for name in REQUIRED_METRICS:
@@ -247,6 +253,10 @@ def test_validate_rejects_bad_results() -> None:
     with pytest.raises(ValueError, match="on_at_end"):
         validate(result)
     result.on_at_end.append(True)
+    result.reachable_at_end.pop()
+    with pytest.raises(ValueError, match="reachable_at_end"):
+        validate(result)
+    result.reachable_at_end.append(True)
     result.chosen_gateway[0] = 40
     with pytest.raises(ValueError, match="chosen_gateway"):
         validate(result)
@@ -264,7 +274,7 @@ def test_report_of_an_empty_run(tmp_path: Path) -> None:
     assert "No events." in page
     result.positions_m = []
     result.is_gateway, result.chosen_gateway, result.hops = [], [], []
-    result.on_at_end = []
+    result.on_at_end, result.reachable_at_end = [], []
     result.control_bytes_per_node_s = []
     page = render_report(result, tmp_path).read_text(encoding="utf-8")
     assert page.count(PNG_URI) == 6
