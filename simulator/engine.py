@@ -513,18 +513,23 @@ class Simulation:
         return self._result(control_start, wall_s)
 
     def _hops(self, i: int) -> int | None:
+        """Hops along the next-hop chain from bulb i to the gateway it chose; None when it has
+        none or the chain breaks: a loop, a bulb on it without the route, or a next hop that
+        is off (its neighbours notice at their next send or after its HELLOs stop)."""
         gw = self.nodes[i].best_gateway()
         if gw is None:
             return None
         hops, seen, k = 0, set(), i
         while address_of(k) != gw:
-            if k in seen or hops > self.count:
+            if k in seen:
                 return None
             seen.add(k)
             route = self.nodes[k].gateways.find(gw)
             if route is None:
                 return None
             k = self.index[route.next_hop]
+            if not self.alive[k]:
+                return None
             hops += 1
         return hops
 

@@ -106,6 +106,7 @@ _PALETTE: list[tuple[float, float, float, float]] = [
 ]
 _NO_ROUTE = "#9a9a9a"
 _OFF = "#d4d4d4"
+_BROKEN = "#d62728"
 _EVENT_COLOUR = "#d62728"
 
 
@@ -413,26 +414,35 @@ class _Bulbs:
 
     off: IntArray
     no_route: IntArray
-    routed: IntArray
+    routed: IntArray  # with a chosen gateway
+    broken: IntArray  # of routed: the next-hop chain breaks before the gateway (no hop count)
     n_off: int
     n_no_route: int
     n_out_of_reach: int  # of n_no_route: no path of good links to a working gateway
+    n_broken: int
 
 
-def _bulbs(result: RunResult, md: _MapData, has_route: npt.NDArray[np.bool_]) -> _Bulbs:
-    on = np.asarray(result.on_at_end, dtype=bool).reshape(len(md.pos))
-    reach = np.asarray(result.reachable_at_end, dtype=bool).reshape(len(md.pos))
-    unrouted = on & ~has_route & ~md.is_gw
+def _bulbs(result: RunResult, md: _MapData) -> _Bulbs:
+    n = len(md.pos)
+    on = np.asarray(result.on_at_end, dtype=bool).reshape(n)
+    reach = np.asarray(result.reachable_at_end, dtype=bool).reshape(n)
+    has_route = np.array([g is not None for g in result.chosen_gateway], dtype=bool).reshape(n)
+    has_hops = np.array([h is not None for h in result.hops], dtype=bool).reshape(n)
+    bulb_on = on & ~md.is_gw
+    unrouted = bulb_on & ~has_route
     d = md.drawn
     d_bulb = d[~md.is_gw[d]]
     d_on = d_bulb[on[d_bulb]]
+    routed = d_on[has_route[d_on]]
     return _Bulbs(
         off=d_bulb[~on[d_bulb]],
         no_route=d_on[~has_route[d_on]],
-        routed=d_on[has_route[d_on]],
+        routed=routed,
+        broken=routed[~has_hops[routed]],
         n_off=int(np.count_nonzero(~on & ~md.is_gw)),
         n_no_route=int(np.count_nonzero(unrouted)),
         n_out_of_reach=int(np.count_nonzero(unrouted & ~reach)),
+        n_broken=int(np.count_nonzero(bulb_on & has_route & ~has_hops)),
     )
 
 
@@ -464,7 +474,7 @@ def _unrouted_caption(bulbs: _Bulbs) -> str:
 def _gateway_map(result: RunResult, md: _MapData) -> _Plot:
     n = len(md.pos)
     chosen = np.array([-1 if g is None else int(g) for g in result.chosen_gateway], np.int64)
-    bulbs = _bulbs(result, md, chosen >= 0)
+    bulbs = _bulbs(result, md)
     fig, ax = _map_axes(md, md.title)
     if n:
         gw_idx = np.flatnonzero(md.is_gw)
@@ -505,10 +515,10 @@ def _gateway_map(result: RunResult, md: _MapData) -> _Plot:
 def _hops_map(result: RunResult, md: _MapData) -> _Plot:
     n = len(md.pos)
     hops = np.array([-1 if h is None else int(h) for h in result.hops], dtype=np.int64)
-    bulbs = _bulbs(result, md, hops >= 0)
+    bulbs = _bulbs(result, md)
     fig, ax = _map_axes(md, md.title)
     if n:
-        routed = bulbs.routed
+        routed = bulbs.routed[hops[bulbs.routed] >= 0]
         max_hops = int(hops.max()) if (hops >= 0).any() else 0
         cmap = colormaps["viridis"].resampled(max_hops + 1)
         norm = BoundaryNorm(np.arange(-0.5, max_hops + 1.5, 1.0), cmap.N)
@@ -516,6 +526,10 @@ def _hops_map(result: RunResult, md: _MapData) -> _Plot:
         sc = ax.scatter(
             md.pos[routed, 0], md.pos[routed, 1], s=md.marker_size, c=hops[routed],
             cmap=cmap, norm=norm, linewidths=0, rasterized=True,
+        )
+        ax.scatter(
+            md.pos[bulbs.broken, 0], md.pos[bulbs.broken, 1], s=md.marker_size * 2.5,
+            marker="+", c=_BROKEN, linewidths=0.8, rasterized=True, zorder=2,
         )
         gw_idx = np.flatnonzero(md.is_gw)
         ax.scatter(
@@ -527,6 +541,8 @@ def _hops_map(result: RunResult, md: _MapData) -> _Plot:
         bar.update_ticks()
         handles = [
             Line2D([], [], ls="", marker="*", ms=11, mfc="white", mec="black", label="gateway"),
+            Line2D([], [], ls="", marker="+", ms=6, mec=_BROKEN,
+                   label=f"route broken on the way ({bulbs.n_broken:,})"),
             *unrouted_handles,
         ]
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8,
@@ -535,8 +551,10 @@ def _hops_map(result: RunResult, md: _MapData) -> _Plot:
         _no_data(ax, "no bulbs")
     return _Plot(
         "Bulbs by hop count",
-        "Hops from each bulb to its chosen gateway at the end of the run."
-        + _unrouted_caption(bulbs),
+        "Hops from each bulb to its chosen gateway at the end of the run, along the next hops"
+        f" of the bulbs on the way. {bulbs.n_broken:,} bulbs had a route whose chain broke"
+        " before the gateway (plus signs): a bulb on it was off, or had lost the route, and"
+        " the bulb before it had not noticed yet." + _unrouted_caption(bulbs),
         _data_uri(fig),
     )
 

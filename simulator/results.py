@@ -98,7 +98,7 @@ class RunResult:
     # with a path of good links to a working gateway at the end (what reachable_fraction counts)
     reachable_at_end: list[bool]
     chosen_gateway: list[int | None]  # node index of the gateway each node uses at the end
-    hops: list[int | None]  # hops to that gateway at the end
+    hops: list[int | None]  # hops to that gateway at the end; None if the chain breaks
     control_bytes_per_node_s: list[float]
     latencies_ms: Sequence[float]  # one per counted internet packet that arrived
     timeline: list[TimeBucket] = field(default_factory=list)

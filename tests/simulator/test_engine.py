@@ -189,3 +189,17 @@ def test_internet_flows_carry_several_packets_at_the_same_average_rate() -> None
     # ... but in bursts: 4 of a 5-packet flow's packets follow the one before it by 20 ms,
     # while single packets (0.1 per second per bulb) almost never come 50 ms apart.
     assert flow_bursts > 0.5 * flows and single_bursts < 0.05 * single
+
+
+def test_a_route_through_a_bulb_just_switched_off_has_no_hop_count() -> None:
+    # A line of bulbs 30 m apart with the gateway at one end. A power cut takes out the
+    # middle bulb 0.1 s before the end: the bulbs beyond it still route through it, as
+    # nobody has noticed yet, so they keep their chosen gateway but their chain breaks there.
+    line = np.array([(i * 30.0, 0.0) for i in range(7)])
+    spec = SimSpec(name="line", seed=1, duration_s=60, warmup_s=30,
+                   power_cuts=(PowerCut(59.9, 100, 90.0, 0.0, 10.0),))
+    result = Simulation(spec, line, [0]).run()
+    assert result.on_at_end == [True, True, True, False, True, True, True]
+    assert result.hops[1:3] == [1, 2]
+    assert all(result.chosen_gateway[i] == 0 for i in (1, 2, 4, 5, 6))
+    assert result.hops[4:] == [None, None, None]

@@ -101,7 +101,9 @@ def synthetic(n_nodes: int, seed: int = 7, n_gateways: int | None = None) -> Run
         reachable_at_end=[bool(not o and (not u or k % 3 == 0))
                           for k, (o, u) in enumerate(zip(off, unreachable, strict=True))],
         chosen_gateway=[None if u else int(c) for u, c in zip(unreachable, chosen, strict=True)],
-        hops=[None if u else int(h) for u, h in zip(unreachable, hops, strict=True)],
+        # every 40th routed bulb's chain breaks before its gateway: a route but no hop count
+        hops=[None if u or k % 40 == 1 else int(h)
+              for k, (u, h) in enumerate(zip(unreachable, hops, strict=True))],
         control_bytes_per_node_s=[float(c) for c in ctrl],
         latencies_ms=[float(v) for v in latencies],
         timeline=timeline,
@@ -189,12 +191,17 @@ def test_report_html(written: tuple[RunResult, dict[str, Path]]) -> None:
     # The maps tell bulbs that were off from bulbs that were on without a route.
     bulbs = [i for i, gw in enumerate(result.is_gateway) if not gw]
     off = sum(1 for i in bulbs if not result.on_at_end[i])
-    no_route = [i for i in bulbs if result.on_at_end[i] and result.hops[i] is None]
+    no_route = [i for i in bulbs if result.on_at_end[i] and result.chosen_gateway[i] is None]
     out_of_reach = sum(1 for i in no_route if not result.reachable_at_end[i])
     assert off > 0 and 0 < out_of_reach < len(no_route)
     assert page.count(f"At the end {off:,} bulbs were off (faint dots) and {len(no_route):,} on "
                       f"without a route (crosses), {out_of_reach:,} of them out of reach: no "
-                      "path of good links to a working gateway.") == 2
+                      "path of good links to a working gateway.") == 2  # the same on both maps
+    # The hop map also counts the bulbs with a route but no hop count: the chain broke.
+    broken = sum(1 for i in bulbs if result.on_at_end[i] and result.hops[i] is None
+                 and result.chosen_gateway[i] is not None)
+    assert broken > 0
+    assert page.count(f"{broken:,} bulbs had a route whose chain broke before the gateway") == 1
     assert "uplink &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; " in page
     assert "synthetic &lt;city&gt;" in page and "synthetic <city>" not in page
     for name in REQUIRED_METRICS:
