@@ -14,6 +14,11 @@ Rules kept here:
    bulb sends no more) until their paced time has passed; under a cap a stream's window is
    about one second of it, so bursts stay that small. Every refusal is counted by reason.
 4. Nothing here logs a destination, a client address or a payload.
+5. An internet peer that reads slowly, or not at all, holds back the stream, not the
+   gateway's memory: once a connection's unsent bytes pass its transport's high-water mark
+   the stream stops reading until they drain, so its window closes and the bulb waits. Each
+   connection's kernel send buffer is SEND_BUFFER_BYTES, far more than the mesh can fill in a
+   round trip, so a stalled peer holds at most that plus the high-water mark and a window.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from .streams import MAX_WINDOW, Accepted, Closed, Data, Opened, Refused, Reset,
 
 _READ_BYTES = 4096
 _TICK_MASK = (1 << 30) - 1
+# Rule 5: 2.6 MB/s at a 100 ms round trip, several times what a mesh carries; Linux doubles
+# the value for its bookkeeping.
+SEND_BUFFER_BYTES = 256 * 1024
 
 
 class ExitService:
@@ -93,6 +101,11 @@ class ExitService:
         """Clients using the connection now, in either direction (rule 3)."""
         return len(self.bandwidth.clients() | self.upload.clients())
 
+    def upload_backlog_bytes(self) -> int:
+        """Bytes from the mesh the gateway holds for internet peers that have not taken them
+        yet, beyond the kernel's send buffers (rule 5)."""
+        return sum(w.transport.get_write_buffer_size() for w in self._writers.values())
+
     # --- sessions and streams -------------------------------------------------------------
 
     def _mono_ms(self) -> int:
@@ -102,7 +115,7 @@ class ExitService:
         old = self._muxes.pop(client, None)
         if old is not None:
             for key in [k for k in self._writers if k[0] == client]:
-                self._close_writer(key)
+                self._close_writer(key, abort=True)
 
         def send(segment: bytes) -> None:
             self.host.execute(self.server.send_to(client, segment, self.host.now_ms()))
@@ -136,31 +149,44 @@ class ExitService:
                 if writer is not None:
                     self.bytes_up += len(event.data)
                     writer.write(event.data)
-                    self._pace_up(client, mux, event.stream_id, len(event.data))
+                    self._hold_up(client, mux, event.stream_id, writer, len(event.data))
             elif isinstance(event, Closed):
                 writer = self._writers.get(key)
                 if writer is not None and writer.can_write_eof():
                     writer.write_eof()
                 self._half_close(key)
             elif isinstance(event, Reset):
-                self._close_writer(key)
+                self._close_writer(key, abort=True)
             elif isinstance(event, (Accepted, Refused)):
                 pass  # the exit never opens streams itself
         self.host.schedule()
 
-    def _pace_up(self, client: bytes, mux: StreamMux, stream_id: int, nbytes: int) -> None:
-        """Rule 3, mesh to internet: stop reading the stream until these bytes' paced time
-        has passed."""
+    def _hold_up(self, client: bytes, mux: StreamMux, stream_id: int,
+                 writer: asyncio.StreamWriter, nbytes: int) -> None:
+        """Mesh to internet: stop reading the stream until these bytes' paced time has passed
+        (rule 3) and the connection has taken them (rule 5)."""
         now_s = self.host.loop.time()
         self.upload.grant(client, nbytes, now_s)  # the bytes went at once: wait their time
         wait_s = self.upload.paced_until_s(client) - now_s
-        if wait_s > 0:
-            mux.pause_reading(stream_id)
-            self._spawn(self._resume_reading(client, mux, stream_id, wait_s))
+        transport = writer.transport
+        backlogged = transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
+        if wait_s > 0 or backlogged:
+            mux.pause_reading(stream_id)  # no Data for this stream until resumed: one hold
+            self._spawn(self._resume_reading(client, mux, stream_id, writer, wait_s))
 
     async def _resume_reading(self, client: bytes, mux: StreamMux, stream_id: int,
-                              wait_s: float) -> None:
-        await asyncio.sleep(wait_s)
+                              writer: asyncio.StreamWriter, wait_s: float) -> None:
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)
+        key = (client, stream_id)
+        try:
+            await writer.drain()  # at once unless past the high-water mark
+        except (OSError, ConnectionError):
+            if self._writers.get(key) is writer:
+                mux.reset(stream_id, "connect:reset")
+                self._close_writer(key, abort=True)
+                self.host.schedule()
+            return
         if self._muxes.get(client) is mux:  # not if the session was replaced meanwhile
             mux.resume_reading(stream_id)
             self._events(client, mux)
@@ -216,6 +242,9 @@ class ExitService:
             self._refuse(mux, stream_id, connected)
             return
         reader, writer = connected
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)  # rule 5
         key = (client, stream_id)
         if self._muxes.get(client) is not mux:  # the session was replaced meanwhile
             writer.close()
@@ -264,7 +293,7 @@ class ExitService:
         except (OSError, ConnectionError):
             if key in self._writers:
                 mux.reset(stream_id, "connect:reset")
-                self._close_writer(key)
+                self._close_writer(key, abort=True)
         finally:
             self.host.schedule()
 
@@ -275,11 +304,16 @@ class ExitService:
         elif key in self._writers:
             self._half_closed.add(key)
 
-    def _close_writer(self, key: tuple[bytes, int]) -> None:
+    def _close_writer(self, key: tuple[bytes, int], abort: bool = False) -> None:
+        """Close the connection: after its unsent bytes, or at once with abort (the stream was
+        reset, so nobody wants them, and a stalled peer would keep them forever)."""
         self._half_closed.discard(key)
         writer = self._writers.pop(key, None)
         if writer is not None:
-            writer.close()
+            if abort:
+                writer.transport.abort()
+            else:
+                writer.close()
 
     async def aclose(self) -> None:
         for key in list(self._writers):

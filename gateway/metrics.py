@@ -149,6 +149,7 @@ class GatewayMetrics:
     drops: Counter
     sessions: Gauge
     clients: Gauge
+    upload_backlog: Gauge
     exit_bytes: Counter
     refusals: Counter
 
@@ -167,6 +168,8 @@ def declare_gateway_metrics(metrics: Metrics) -> GatewayMetrics:
         drops=metrics.counter(p + "drops_total", "Mesh frames dropped", ["reason"]),
         sessions=metrics.gauge(p + "sessions", "Open connections from the mesh to the internet"),
         clients=metrics.gauge(p + "clients", "Clients sharing the bandwidth now"),
+        upload_backlog=metrics.gauge(p + "upload_backlog_bytes",
+                                     "Bytes from the mesh waiting for slow internet peers"),
         exit_bytes=metrics.counter(p + "exit_bytes_total", "Bytes carried for the mesh",
                                    ["direction"]),
         refusals=metrics.counter(p + "refusals_total", "Connections refused, by reason",

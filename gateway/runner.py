@@ -149,6 +149,7 @@ class Gateway:
             self._sync_counter(self.gm.drops, "reason", reason, count)
         self.gm.sessions.set(self.service.open_streams())
         self.gm.clients.set(self.service.sharing_clients())
+        self.gm.upload_backlog.set(self.service.upload_backlog_bytes())
         self._sync_counter(self.gm.exit_bytes, "direction", "up", self.service.bytes_up)
         self._sync_counter(self.gm.exit_bytes, "direction", "down", self.service.bytes_down)
 
