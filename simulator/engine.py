@@ -20,7 +20,9 @@ Rules kept here:
 4. Measurements are taken after warmup_s: control bytes, deliveries, latencies. Convergence is
    the first moment CONVERGED_FRACTION of the reachable bulbs have a gateway route (in a city
    with bulbs switching on all the time, some bulb has always just started); failover the
-   time from a gateway failure until no reachable bulb still selects it.
+   time from a gateway failure until no reachable bulb still selects it; recovery the time
+   from a power cut's end until CONVERGED_FRACTION of the bulbs it darkened that were
+   reachable when power came back (and are still on) have a gateway route again.
 5. Seeded: a numpy Generator for traffic and churn, and a random.Random from the same seed
    for the medium's and the core's per-frame draws (a scalar from it costs a twentieth).
 6. A gateway forwards internet packets through an uplink of uplink_kbit_s, one after
@@ -156,6 +158,7 @@ class Simulation:
         self._reachable_after = -1  # self._switches when self.reachable was worked out
         self.convergence_s: float | None = None
         self.failover_s: list[float] = []
+        self.recovery_s: list[float] = []
         self._tree: cKDTree | None = None
         self._bucket_sent = 0
         self._bucket_delivered = 0
@@ -384,7 +387,7 @@ class Simulation:
             inside = [i for i in bulbs
                       if math.dist(self.positions_m[i], (cut.x_m, cut.y_m)) <= cut.radius_m]
             self._at(cut.at_s, partial(self._switch_all, inside, False))
-            self._at(cut.at_s + cut.duration_s, partial(self._switch_all, inside, True))
+            self._at(cut.at_s + cut.duration_s, partial(self._power_back, inside))
             self.events.append(Event(cut.at_s, f"power cut: {len(inside)} bulbs"))
             self.events.append(Event(cut.at_s + cut.duration_s, "power back"))
         for failure in spec.gateway_failures:
@@ -397,6 +400,26 @@ class Simulation:
     def _switch_all(self, nodes: list[int], on: bool) -> None:
         for i in nodes:
             self._switch(i, on)
+
+    def _power_back(self, inside: list[int]) -> None:
+        """A power cut ends: its bulbs boot together, and rule 4's recovery is watched."""
+        self._switch_all(inside, True)
+        since_s = self.env.now
+        # Not _reachable_now(): that would change which packets count until the next bucket.
+        reachable = self._good_hops(self._working_gateways())
+        watched = [i for i in inside if i in reachable]
+        if not watched:
+            return
+
+        def check() -> None:
+            bulbs = [i for i in watched if self.alive[i]]
+            routed = sum(1 for i in bulbs if self.nodes[i].best_gateway() is not None)
+            if routed >= CONVERGED_FRACTION * len(bulbs):
+                self.recovery_s.append(self.env.now - since_s)
+            else:
+                self._at(0.5, check)
+
+        self._at(0.5, check)
 
     def _flip(self, i: int) -> None:
         """Diurnal churn: an off bulb comes back on and another bulb goes off."""
@@ -601,6 +624,8 @@ class Simulation:
         }
         if spec.group_messages_per_min > 0:
             metrics["delivery_ratio_group"] = self.packets.ratio(packets.GROUP)
+        if any(cut.at_s + cut.duration_s < spec.duration_s for cut in spec.power_cuts):
+            metrics["recovery_s"] = max(self.recovery_s) if self.recovery_s else None
         return RunResult(
             scenario=spec.name, seed=spec.seed, metrics=metrics,
             positions_m=[(float(x), float(y)) for x, y in self.positions_m],

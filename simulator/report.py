@@ -24,7 +24,8 @@ Rules kept here:
    when there are many; left unlabelled where labels would pile up) and listed in full, with
    their numbers, in the events table.
 7. Baseline metrics (results.FLOODING_METRICS, ROUTED_BYTES_METRIC) are shown in their own
-   table when present.
+   table when present; the scenario's optional metrics (results.SCENARIO_METRICS) join the
+   headline table when present.
 8. Output is deterministic for a given result: no timestamps, no random state beyond the
    run's seed, PNGs without a software tag.
 """
@@ -52,6 +53,7 @@ from matplotlib.transforms import blended_transform_factory
 from .results import (
     REQUIRED_METRICS,
     ROUTED_BYTES_METRIC,
+    SCENARIO_METRICS,
     Event,
     MetricValue,
     RunResult,
@@ -71,7 +73,8 @@ DPI = 100
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# name -> (unit, meaning); the headline table follows REQUIRED_METRICS order.
+# name -> (unit, meaning); the headline table follows REQUIRED_METRICS order, then the
+# SCENARIO_METRICS the run has (group traffic, power cuts).
 METRIC_INFO: dict[str, tuple[str, str]] = {
     "nodes": ("bulbs", "bulbs in the mesh"),
     "gateways": ("bulbs", "bulbs with an internet uplink"),
@@ -93,6 +96,10 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "convergence_s": ("s", "time until 99 % of the reachable bulbs that are on have a "
                       "gateway route"),
     "failover_s": ("s", "time from a gateway's failure until no reachable bulb selects it"),
+    "recovery_s": ("s", "time from the end of a power cut until 99 % of the bulbs it "
+                   "darkened (reachable, on) have a gateway route again; the slowest cut"),
+    "delivery_ratio_group": ("fraction", "group messages received / bulbs on within the "
+                             "group's hops of good links of the sender, after warmup"),
     "gateway_load_cv": ("std/mean", "coefficient of variation of internet packets "
                         "delivered per gateway"),
     "loops": ("count", "routing loops detected"),
@@ -643,7 +650,8 @@ def _e(text: object) -> str:
 
 def _metrics_table(result: RunResult) -> str:
     rows = []
-    for name in REQUIRED_METRICS:
+    shown = [*REQUIRED_METRICS, *(m for m in SCENARIO_METRICS if m in result.metrics)]
+    for name in shown:
         unit, meaning = METRIC_INFO.get(name, ("", ""))
         value = format_metric(result.metrics.get(name))
         rows.append(

@@ -48,9 +48,9 @@ REQUIRED_METRICS: tuple[str, ...] = (
     "loops",
 )
 
-# Present only when the scenario asks for them: group traffic, and the plain-flooding baseline
-# (flooding.py) with the routed run's own frame bytes (control, data and retries, after warmup,
-# per bulb per second), which is what flooding_bytes_per_node_s is compared with.
+# Present only when the scenario asks for them: the plain-flooding baseline (flooding.py)
+# with the routed run's own frame bytes (control, data and retries, after warmup, per bulb
+# per second), which is what flooding_bytes_per_node_s is compared with.
 FLOODING_METRICS: tuple[str, ...] = (
     "flooding_delivery_ratio_gateway",
     "flooding_bytes_per_node_s",
@@ -60,8 +60,9 @@ FLOODING_METRICS: tuple[str, ...] = (
     "flooding_wall_s",
 )
 ROUTED_BYTES_METRIC = "routed_bytes_per_node_s"
-OPTIONAL_METRICS: tuple[str, ...] = ("delivery_ratio_group", *FLOODING_METRICS,
-                                     ROUTED_BYTES_METRIC)
+# Present when the scenario has group traffic, and when a power cut ends within the run.
+SCENARIO_METRICS: tuple[str, ...] = ("delivery_ratio_group", "recovery_s")
+OPTIONAL_METRICS: tuple[str, ...] = (*SCENARIO_METRICS, *FLOODING_METRICS, ROUTED_BYTES_METRIC)
 
 MetricValue = float | int | None
 

@@ -11,7 +11,8 @@ Rules kept here:
    their metrics join the result's metrics (so sweeps and the printed metrics see them), with
    the routed run's frame bytes after warmup (control, data and retries, from the medium's
    airtime) as ROUTED_BYTES_METRIC to compare with, and the report shows the comparison.
-   metrics.json keeps the engine's metrics only (results.py writes exactly REQUIRED_METRICS).
+   metrics.json holds them too (results.py writes REQUIRED_METRICS and the OPTIONAL_METRICS
+   a run has).
    With a baseline, the main run fills the first half of the progress bar, the baseline the
    second.
 """

@@ -33,6 +33,7 @@ def test_a_static_grid_converges_and_delivers_without_loops() -> None:
     assert m["convergence_s"] is not None and m["convergence_s"] < 30
     assert m["delivery_ratio_gateway"] is not None and m["delivery_ratio_gateway"] >= 0.98
     assert m["loops"] == 0
+    assert "recovery_s" not in m  # no power cut
     assert m["control_bytes_per_node_s"] is not None and m["control_bytes_per_node_s"] <= 30
     assert m["stretch_vs_oracle"] is not None and m["stretch_vs_oracle"] <= 1.4
     assert len(result.timeline) >= 17 and result.latencies_ms
@@ -93,6 +94,10 @@ def test_reachable_bulbs_follow_a_power_cut_and_its_end() -> None:
     assert min(on) < 100 and on[-1] == 100
     inside = [i for i in range(100) if np.hypot(*(grid(100)[i] - (135.0, 270.0))) <= 100.0]
     assert inside and result.metrics["reachable_fraction"] == 1.0  # all back at the end
+    # The darkened bulbs boot together when power is back, and are routed again seconds
+    # later (timed from the cut's end, not its start, 20 s before).
+    recovery_s = result.metrics["recovery_s"]
+    assert recovery_s is not None and 0.5 <= recovery_s <= 10
     # The reachable set is worked out again after every switch, not kept from the start.
     sim._switch(inside[0], False)
     assert inside[0] not in sim._reachable_now()
@@ -203,3 +208,18 @@ def test_a_route_through_a_bulb_just_switched_off_has_no_hop_count() -> None:
     assert result.hops[1:3] == [1, 2]
     assert all(result.chosen_gateway[i] == 0 for i in (1, 2, 4, 5, 6))
     assert result.hops[4:] == [None, None, None]
+    assert "recovery_s" not in result.metrics  # power comes back after the run
+
+
+def test_recovery_after_a_power_cut_is_timed_only_when_it_happens() -> None:
+    # The far end of a line of bulbs 30 m apart (gateway at x = 0) loses power for 30 s.
+    line = np.array([(i * 30.0, 0.0) for i in range(7)])
+
+    def recovery(cut: PowerCut) -> object:
+        spec = SimSpec(name="line", seed=1, duration_s=90, warmup_s=10, power_cuts=(cut,))
+        return Simulation(spec, line, [0]).run().metrics.get("recovery_s", "absent")
+
+    far_end = recovery(PowerCut(30, 30, 180.0, 0.0, 70.0))  # bulbs 4-6 boot at 60 s
+    assert isinstance(far_end, float) and 0.5 <= far_end <= 10
+    assert recovery(PowerCut(30, 59.8, 180.0, 0.0, 70.0)) is None  # back 0.2 s before the end
+    assert recovery(PowerCut(30, 90, 180.0, 0.0, 70.0)) == "absent"  # back after the end

@@ -17,6 +17,7 @@ import pytest
 from meshbulb_sim.report import METRIC_INFO, format_metric, render_report
 from meshbulb_sim.results import (
     REQUIRED_METRICS,
+    SCENARIO_METRICS,
     Event,
     RunResult,
     TimeBucket,
@@ -87,6 +88,8 @@ def synthetic(n_nodes: int, seed: int = 7, n_gateways: int | None = None) -> Run
         "failover_s": 7.25,
         "gateway_load_cv": 0.412,
         "loops": 0,
+        "delivery_ratio_group": 0.9513,
+        "recovery_s": 6.5,
     }
     off = (rng.random(n_nodes) < 0.05) & ~is_gw
     unreachable |= off  # a bulb that is off has no route
@@ -141,7 +144,7 @@ def test_metrics_json(written: tuple[RunResult, dict[str, Path]]) -> None:
     result, paths = written
     text = paths["metrics.json"].read_text(encoding="utf-8")
     doc = json.loads(text)
-    assert set(doc) == set(REQUIRED_METRICS) | {"scenario", "seed"}
+    assert set(doc) == {*REQUIRED_METRICS, *SCENARIO_METRICS, "scenario", "seed"}
     assert list(doc) == sorted(doc)
     assert doc["scenario"] == result.scenario and doc["seed"] == result.seed
     assert doc["delivery_ratio_p2p"] is None
@@ -211,11 +214,14 @@ def test_report_html(written: tuple[RunResult, dict[str, Path]]) -> None:
     assert "<td class=num>0.9317</td>" in page  # delivery_ratio_gateway
     assert "<td class=num>n/a</td>" in page  # delivery_ratio_p2p
     assert "<td class=num>12.35</td>" in page  # wall_s
+    # The scenario's optional metrics join the table when the run has them.
+    assert "<code>delivery_ratio_group</code></td><td class=num>0.9513</td>" in page
+    assert "<code>recovery_s</code></td><td class=num>6.5</td>" in page
     assert "picked at random" not in page  # 300 bulbs: nothing subsampled
 
 
 def test_metric_info_covers_every_metric() -> None:
-    assert set(METRIC_INFO) == set(REQUIRED_METRICS)
+    assert set(METRIC_INFO) == {*REQUIRED_METRICS, *SCENARIO_METRICS}
     assert all(unit for unit, _ in METRIC_INFO.values())
 
 
@@ -276,9 +282,11 @@ def test_report_of_an_empty_run(tmp_path: Path) -> None:
     result.chosen_gateway = [None] * 20
     result.hops = [None] * 20
     result.is_gateway = [False] * 20
+    del result.metrics["recovery_s"], result.metrics["delivery_ratio_group"]
     page = render_report(result, tmp_path).read_text(encoding="utf-8")
     assert page.count(PNG_URI) == 6
     assert "No events." in page
+    assert "<code>recovery_s</code>" not in page  # no power cut: no row
     result.positions_m = []
     result.is_gateway, result.chosen_gateway, result.hops = [], [], []
     result.on_at_end, result.reachable_at_end = [], []
