@@ -158,7 +158,7 @@ class Simulation:
         self._reachable_after = -1  # self._switches when self.reachable was worked out
         self.convergence_s: float | None = None
         self.failover_s: list[float] = []
-        self.recovery_s: list[float] = []
+        self.recovery_s: list[float | None] = []  # one per cut that ended; None until done
         self._tree: cKDTree | None = None
         self._bucket_sent = 0
         self._bucket_delivered = 0
@@ -410,12 +410,14 @@ class Simulation:
         watched = [i for i in inside if i in reachable]
         if not watched:
             return
+        cut = len(self.recovery_s)
+        self.recovery_s.append(None)
 
         def check() -> None:
             bulbs = [i for i in watched if self.alive[i]]
             routed = sum(1 for i in bulbs if self.nodes[i].best_gateway() is not None)
             if routed >= CONVERGED_FRACTION * len(bulbs):
-                self.recovery_s.append(self.env.now - since_s)
+                self.recovery_s[cut] = self.env.now - since_s
             else:
                 self._at(0.5, check)
 
@@ -625,7 +627,11 @@ class Simulation:
         if spec.group_messages_per_min > 0:
             metrics["delivery_ratio_group"] = self.packets.ratio(packets.GROUP)
         if any(cut.at_s + cut.duration_s < spec.duration_s for cut in spec.power_cuts):
-            metrics["recovery_s"] = max(self.recovery_s) if self.recovery_s else None
+            # The slowest cut; None when one had not recovered by the end (or none had bulbs
+            # that could recover: no path of good links to a working gateway).
+            done = [t for t in self.recovery_s if t is not None]
+            recovered = self.recovery_s and len(done) == len(self.recovery_s)
+            metrics["recovery_s"] = max(done) if recovered else None
         return RunResult(
             scenario=spec.name, seed=spec.seed, metrics=metrics,
             positions_m=[(float(x), float(y)) for x, y in self.positions_m],
