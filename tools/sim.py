@@ -233,12 +233,17 @@ def _sweep(args: argparse.Namespace) -> int:
     from meshbulb_sim.sweep import SweepError, parse_params, run_sweep
 
     scenario = _load(args.scenario, args.osm, None)
+    progress = _Progress(f"sweep {scenario.scenario.name}")
     try:
         params = parse_params(args.param)
         out = _output_dir(args.out)
-        result = run_sweep(scenario, params, args.seeds, run_metrics, scheduler=args.scheduler)
+        result = run_sweep(scenario, params, args.seeds, run_metrics, scheduler=args.scheduler,
+                           progress=lambda done, total: progress(done / total))
     except (SweepError, ScenarioError, OsmError) as e:  # a --param, or the map, in a job
         raise ToolError(str(e)) from None
+    finally:
+        progress.done()
+    out.mkdir(parents=True, exist_ok=True)  # checked writable before the sweep
     result.to_csv(str(out / "sweep.csv"))
     result.to_json(str(out / "sweep.json"))
     print(f"{len(result.rows)} combinations x {args.seeds} seeds: {out / 'sweep.csv'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -55,6 +56,23 @@ def test_sim_errors_name_the_problem(tmp_path: Path) -> None:
     proc = subprocess.run([MESHBULB, "sim", "run", str(city)], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 1 and "--osm" in proc.stderr
+
+
+def test_a_sweep_writes_its_tables_into_a_folder_it_creates(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY)
+    out = tmp_path / "not" / "there" / "yet"
+    proc = subprocess.run([MESHBULB, "sim", "sweep", str(scenario), "--param",
+                           "radio.range_m=40,50", "--seeds", "2", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    with open(out / "sweep.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [float(row["radio.range_m"]) for row in rows] == [40, 50]
+    assert all(row["runs"] == "2" and row["nodes_mean"] == "64.0" for row in rows)
+    doc = json.loads((out / "sweep.json").read_text())
+    assert len(doc["runs"]) == 4 and {run["seed"] for run in doc["runs"]} == {5, 6}
+    assert f"2 combinations x 2 seeds: {out / 'sweep.csv'}" in proc.stdout
 
 
 def test_a_sweep_over_a_mistyped_setting_names_it_without_a_traceback(tmp_path: Path) -> None:
