@@ -89,6 +89,29 @@ class SweepResult:
             for row in self.rows:
                 writer.writerow({k: "" if v is None else v for k, v in row.items()})
 
+    def summary(self, metrics: Sequence[str]) -> list[str]:
+        """Lines for a terminal: per combination its parameter values and runs, then each of
+        ``metrics`` that the sweep measured, as mean ± the 95 % interval's half-width (the
+        mean alone with one value, n/a with none)."""
+        shown = [m for m in metrics if any(f"{m}_mean" in row for row in self.rows)]
+        width = max((len(m) for m in shown), default=0)
+        lines = []
+        for row in self.rows:
+            given = ", ".join(f"{name}={row[name]}" for name in self.param_names)
+            runs = row["runs"]
+            lines.append(f"{given or 'as written'} ({runs} run{'' if runs == 1 else 's'})")
+            for m in shown:
+                mean, low, high = row.get(f"{m}_mean"), row.get(f"{m}_ci_low"), row.get(
+                    f"{m}_ci_high")
+                if mean is None:
+                    text = "n/a"
+                elif low is None or high is None:
+                    text = f"{mean:.4g}"
+                else:
+                    text = f"{mean:.4g} ± {(high - low) / 2:.2g}"
+                lines.append(f"  {m:<{width}}  {text}")
+        return lines
+
     def to_json(self, path: str) -> None:
         """Rows and runs as JSON (non-finite numbers written as null)."""
         doc = {"params": list(self.param_names), "seeds": self.seeds,

@@ -16,6 +16,11 @@ from typing import Any
 from .errors import ToolError
 from .hugepages import heap_in_use
 
+# The metrics a sweep prints per combination (every metric is in sweep.csv and sweep.json).
+SWEEP_SUMMARY = ("delivery_ratio_gateway", "delivery_ratio_p2p", "delivery_ratio_group",
+                 "latency_ms_p95", "stretch_vs_oracle", "control_bytes_per_node_s",
+                 "convergence_s", "failover_s", "recovery_s", "wall_s")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="sim_command", required=True, metavar="ACTION")
@@ -246,6 +251,8 @@ def _sweep(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)  # checked writable before the sweep
     result.to_csv(str(out / "sweep.csv"))
     result.to_json(str(out / "sweep.json"))
+    for line in result.summary(SWEEP_SUMMARY):
+        print(line)
     print(f"{len(result.rows)} combinations x {args.seeds} seeds: {out / 'sweep.csv'}")
     return 0
 

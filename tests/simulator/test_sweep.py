@@ -20,6 +20,7 @@ import pytest
 from meshbulb_sim.scenario import ScenarioError, load_scenario, parse_scenario
 from meshbulb_sim.sweep import (
     SweepError,
+    SweepResult,
     aggregate,
     parse_params,
     plan_sweep,
@@ -184,6 +185,17 @@ def test_local_sweep_aggregates_by_hand(fakes: ModuleType, tmp_path: Path) -> No
     assert len(lines) == 4 and list(lines[0])[:3] == ["radio.range_m", "radio.retries", "runs"]
     assert float(lines[3]["score_mean"]) == pytest.approx(62.0)
     assert lines[0]["never_mean"] == "" and lines[0]["never_n"] == "0"
+
+    # What `meshbulb sim sweep` prints: score = range + 1, 2, 3, so 42 ± t(0.975, 2)/sqrt(3).
+    summary = result.summary(["score", "never", "not_measured"])
+    assert summary[:3] == ["radio.range_m=40.0, radio.retries=1 (3 runs)",
+                           "  score  42 ± 2.5", "  never  n/a"]
+    assert len(summary) == 12 and summary[9] == "radio.range_m=60.0, radio.retries=2 (3 runs)"
+
+
+def test_a_summary_of_one_seed_gives_the_value_alone() -> None:
+    result = SweepResult((), 1, [{"runs": 1, **aggregate([{"delivery": 0.98765}])}], [])
+    assert result.summary(["delivery"]) == ["as written (1 run)", "  delivery  0.9877"]
 
 
 def test_local_sweep_runs_in_other_processes(fakes: ModuleType) -> None:

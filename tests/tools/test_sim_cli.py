@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 MESHBULB = str(Path(sys.executable).parent / "meshbulb")
 TINY = """
 [scenario]
@@ -73,6 +75,14 @@ def test_a_sweep_writes_its_tables_into_a_folder_it_creates(tmp_path: Path) -> N
     doc = json.loads((out / "sweep.json").read_text())
     assert len(doc["runs"]) == 4 and {run["seed"] for run in doc["runs"]} == {5, 6}
     assert f"2 combinations x 2 seeds: {out / 'sweep.csv'}" in proc.stdout
+    # ... and prints the headline metrics of each combination, with their intervals.
+    lines = proc.stdout.splitlines()
+    first = lines.index("radio.range_m=40.0 (2 runs)")
+    delivery = lines[first + 1].split()
+    assert delivery[0] == "delivery_ratio_gateway" and delivery[2] == "±"
+    assert float(delivery[1]) == pytest.approx(float(rows[0]["delivery_ratio_gateway_mean"]),
+                                               abs=1e-3)
+    assert "radio.range_m=50.0 (2 runs)" in lines
 
 
 def test_a_sweep_over_a_mistyped_setting_names_it_without_a_traceback(tmp_path: Path) -> None:
