@@ -17,6 +17,9 @@ Rules kept here:
    deviation and the interval are None. true counts as 1, false as 0.
 6. A failed job stops the sweep with SweepError naming its parameters and seed; the jobs not
    yet started are cancelled.
+7. Each run is handed to ``finished`` as soon as it is back (in the order runs finish, each
+   with its parameters and seed), so a caller can keep every finished run of a sweep that
+   then fails or is interrupted.
 """
 
 from __future__ import annotations
@@ -115,14 +118,15 @@ class SweepResult:
     def to_json(self, path: str) -> None:
         """Rows and runs as JSON (non-finite numbers written as null)."""
         doc = {"params": list(self.param_names), "seeds": self.seeds,
-               "rows": [_finite(row) for row in self.rows],
-               "runs": [_finite(run) for run in self.runs]}
+               "rows": [finite_row(row) for row in self.rows],
+               "runs": [finite_row(run) for run in self.runs]}
         with open(path, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=2, allow_nan=False)
             f.write("\n")
 
 
-def _finite(row: dict[str, Any]) -> dict[str, Any]:
+def finite_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with non-finite numbers as None, ready for strict JSON."""
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v
             for k, v in row.items()}
 
@@ -172,18 +176,18 @@ def plan_sweep(scenario: Scenario, params: dict[str, list[str]], seeds: int) -> 
 def run_sweep(scenario: Scenario, params: dict[str, list[str]], seeds: int,
               run: RunFunction, scheduler: str | None = None, workers: int | None = None,
               progress: Callable[[int, int], None] | None = None,
-              timeout_s: float | None = None) -> SweepResult:
+              timeout_s: float | None = None,
+              finished: Callable[[dict[str, Any]], None] | None = None) -> SweepResult:
     """Run ``run`` on every combination of ``params`` values times ``seeds`` seeds and
     aggregate the metrics per combination.
 
     ``scheduler`` None runs ``workers`` local processes (default: one per CPU, at most one per
     job); "tcp://host:port" runs on that Dask distributed scheduler (``workers`` is then
-    ignored). ``progress(done, total)`` is called as jobs finish; ``timeout_s`` bounds the
-    whole sweep."""
+    ignored). ``progress(done, total)`` is called as jobs finish, and ``finished(run)`` with
+    each finished run (rule 7); ``timeout_s`` bounds the whole sweep."""
     jobs = plan_sweep(scenario, params, seeds)
-    metrics = _execute(jobs, run, scheduler, workers, progress, timeout_s)
-    runs = [{**dict(job.params), "seed": job.seed, **result}
-            for job, result in zip(jobs, metrics, strict=True)]
+    metrics = _execute(jobs, run, scheduler, workers, progress, timeout_s, finished)
+    runs = [_run_row(job, result) for job, result in zip(jobs, metrics, strict=True)]
     rows: list[dict[str, Any]] = []
     for _, group in itertools.groupby(zip(jobs, metrics, strict=True),
                                       key=lambda pair: pair[0].combination):
@@ -193,9 +197,14 @@ def run_sweep(scenario: Scenario, params: dict[str, list[str]], seeds: int,
     return SweepResult(tuple(params), seeds, rows, runs)
 
 
+def _run_row(job: SweepJob, result: Metrics) -> dict[str, Any]:
+    return {**dict(job.params), "seed": job.seed, **result}
+
+
 def _execute(jobs: list[SweepJob], run: RunFunction, scheduler: str | None,
              workers: int | None, progress: Callable[[int, int], None] | None,
-             timeout_s: float | None) -> list[Metrics]:
+             timeout_s: float | None,
+             finished: Callable[[dict[str, Any]], None] | None) -> list[Metrics]:
     results: list[Metrics | None] = [None] * len(jobs)
     executor, close = _open_executor(scheduler, workers, len(jobs), timeout_s)
     futures: dict[Future[Metrics], SweepJob] = {}
@@ -214,6 +223,8 @@ def _execute(jobs: list[SweepJob], run: RunFunction, scheduler: str | None,
                 raise SweepError(f"run {job.describe()} returned {type(result).__name__}, "
                                  "expected a dict of metrics")
             results[job.index] = result
+            if finished is not None:
+                finished(_run_row(job, result))
             if progress is not None:
                 progress(done, len(jobs))
     except FuturesTimeoutError:

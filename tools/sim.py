@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .errors import ToolError
 from .hugepages import heap_in_use
@@ -76,6 +76,7 @@ class _Progress:
     def done(self) -> None:
         if self.shown:
             print(file=sys.stderr)
+            self.shown = False  # the line is ended: a second call prints nothing
 
 
 def _load(path: str, osm: str | None, seed: int | None) -> Any:
@@ -231,6 +232,38 @@ def _bench_sizes(args: argparse.Namespace) -> int:
     return 0
 
 
+class _RunLog:
+    """Every finished run of a sweep as one JSON line in runs.jsonl, written as it comes back
+    (sweep.py rule 7), so that a sweep that fails or is interrupted after hours keeps the
+    runs it finished. The folder and file are made at the first run: a sweep refused at
+    once leaves nothing behind."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file: TextIO | None = None
+
+    def __call__(self, run: dict[str, Any]) -> None:
+        from meshbulb_sim.sweep import finite_row
+
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8")
+        self._file.write(json.dumps(finite_row(run), allow_nan=False) + "\n")
+        self._file.flush()
+        self.count += 1
+
+    def where(self) -> str:
+        if not self.count:
+            return ""
+        runs = "run that finished is" if self.count == 1 else f"{self.count} runs that finished are"
+        return f"; the {runs} in {self.path}"
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 def _sweep(args: argparse.Namespace) -> int:
     from meshbulb_sim.osm import OsmError
     from meshbulb_sim.run import run_metrics
@@ -238,16 +271,26 @@ def _sweep(args: argparse.Namespace) -> int:
     from meshbulb_sim.sweep import SweepError, parse_params, run_sweep
 
     scenario = _load(args.scenario, args.osm, None)
-    progress = _Progress(f"sweep {scenario.scenario.name}")
     try:
         params = parse_params(args.param)
-        out = _output_dir(args.out)
-        result = run_sweep(scenario, params, args.seeds, run_metrics, scheduler=args.scheduler,
-                           progress=lambda done, total: progress(done / total))
-    except (SweepError, ScenarioError, OsmError) as e:  # a --param, or the map, in a job
+    except SweepError as e:
         raise ToolError(str(e)) from None
+    out = _output_dir(args.out)
+    progress = _Progress(f"sweep {scenario.scenario.name}")
+    kept = _RunLog(out / "runs.jsonl")
+    try:
+        result = run_sweep(scenario, params, args.seeds, run_metrics, scheduler=args.scheduler,
+                           progress=lambda done, total: progress(done / total), finished=kept)
+    except (SweepError, ScenarioError, OsmError) as e:  # a --param, or the map, in a job
+        raise ToolError(f"{e}{kept.where()}") from None
+    except KeyboardInterrupt:
+        progress.done()
+        if kept.count:
+            print(f"meshbulb: {kept.where()[2:]}", file=sys.stderr)
+        raise
     finally:
         progress.done()
+        kept.close()
     out.mkdir(parents=True, exist_ok=True)  # checked writable before the sweep
     result.to_csv(str(out / "sweep.csv"))
     result.to_json(str(out / "sweep.json"))

@@ -209,6 +209,14 @@ def test_failed_run_names_its_job(fakes: ModuleType) -> None:
                                          "RuntimeError: radio model exploded"):
         run_sweep(parse_scenario(SCENARIO), {"radio.range_m": ["40", "60"]}, seeds=2,
                   run=fakes.failing_run, workers=2)
+    # Runs that finished before the failure were handed over as they came back (rule 7):
+    # with one worker, both 40 m runs come back before the first 60 m run fails.
+    kept: list[dict[str, Any]] = []
+    with pytest.raises(SweepError, match="radio model exploded"):
+        run_sweep(parse_scenario(SCENARIO), {"radio.range_m": ["40", "60"]}, seeds=2,
+                  run=fakes.failing_run, workers=1, finished=kept.append)
+    assert [(run["radio.range_m"], run["seed"]) for run in kept] == [(40.0, 1), (40.0, 2)]
+    assert kept[0]["score"] == 41.0  # fake_run's metrics, with the job's parameters and seed
 
 
 def test_unreachable_scheduler() -> None:

@@ -74,6 +74,9 @@ def test_a_sweep_writes_its_tables_into_a_folder_it_creates(tmp_path: Path) -> N
     assert all(row["runs"] == "2" and row["nodes_mean"] == "64.0" for row in rows)
     doc = json.loads((out / "sweep.json").read_text())
     assert len(doc["runs"]) == 4 and {run["seed"] for run in doc["runs"]} == {5, 6}
+    # Each run was also kept as it finished (in the order they finished).
+    kept = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert sorted(kept, key=json.dumps) == sorted(doc["runs"], key=json.dumps)
     assert f"2 combinations x 2 seeds: {out / 'sweep.csv'}" in proc.stdout
     # ... and prints the headline metrics of each combination, with their intervals.
     lines = proc.stdout.splitlines()
