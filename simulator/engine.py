@@ -101,6 +101,7 @@ class SimSpec:
     bucket_s: float = 10.0
     radio: RadioParams = field(default_factory=RadioParams)
     retries: int = 7  # the 802.11 short retry limit an ESP32 uses for unicast
+    cca: bool = True  # carrier sense before sending (medium.py rule 2)
     internet_packets_per_min: float = 1.0
     internet_flow_packets: float = 1.0  # mean packets per internet flow (geometric)
     p2p_packets_per_min: float = 0.0
@@ -136,7 +137,7 @@ class Simulation:
         self.addresses = [address_of(i) for i in range(self.count)]
         self.index = {a: i for i, a in enumerate(self.addresses)}
         self.medium = Medium(self.env, self.links, spec.radio, spec.retries, self.frame_rng,
-                             self._receive, self._verdict)
+                             self._receive, self._verdict, spec.cca)
         self.stores = [MemoryStore() for _ in range(self.count)]
         self._control_before_boot = [0] * self.count  # control bytes of earlier incarnations
         self.nodes: list[Node] = [self._boot(i) for i in range(self.count)]

@@ -102,7 +102,7 @@ class _Flooding:
         self.links = build_links(positions_m, spec.radio, spec.seed)
         self.medium = Medium(self.env, self.links, spec.radio, spec.retries,
                              random.Random(spec.seed),
-                             self._receive, self._verdict)
+                             self._receive, self._verdict, spec.cca)
         self.reachable = reachable(self.links, sorted(gateways))
         self.frame_bytes = HEADER_BYTES + spec.packet_bytes
         # per packet id (from 0): when it was sent, whether it counts, which bulbs heard it

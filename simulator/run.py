@@ -76,7 +76,7 @@ def spec_of(scenario: Scenario, layout: layouts.Layout) -> SimSpec:
         bucket_s=s.bucket_s,
         radio=RadioParams(radio.range_m, radio.path_loss_exponent, radio.shadowing_db,
                           radio.bitrate_kbit_s),
-        retries=radio.retries,
+        retries=radio.retries, cca=radio.cca,
         internet_packets_per_min=scenario.traffic.internet_packets_per_min,
         internet_flow_packets=scenario.traffic.internet_flow_packets,
         p2p_packets_per_min=scenario.traffic.p2p_packets_per_min,
