@@ -348,7 +348,7 @@ def _radio(t: _Table) -> RadioSection:
         path_loss_exponent=t.number("path_loss_exponent", 3.0, 1.0, 8.0),
         shadowing_db=t.number("shadowing_db", 4.0, 0, 30),
         bitrate_kbit_s=t.number("bitrate_kbit_s", 1000.0, 0, 1_000_000, above=True),
-        retries=t.integer("retries", 3, 0, 15),
+        retries=t.integer("retries", RadioSection.retries, 0, 15),
         cca=t.boolean("cca", True),
     )
     t.done()
