@@ -29,6 +29,10 @@ Rules kept here:
    another, queueing at most _UPLINK_QUEUE_S of them; latency counts until the packet has
    left. Every timeline bucket each gateway announces the share of it used as its load
    (Node.set_uplink), which bulbs weigh in choosing a gateway.
+7. A frame a bulb receives goes through its receive path (receiver.py): it waits in
+   ESP-NOW's receive buffer while the bulb's CPU is busy (and is dropped when the buffer is
+   full), reaches the core when the CPU takes it in, and what the core then asks for (a
+   transmission, a delivery) happens frame_processing_us later. Gateways have the same path.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ from .medium import Medium
 from .packets import PacketLedger
 from .radio import LinkTable, RadioParams, build_links
 from .ranks import IndexSet
+from .receiver import ESPNOW_RXBUF_BYTES, FRAME_PROCESSING_US, ReceivePaths
 from .results import Event, RunResult, TimeBucket, percentile
 
 _TICK_MASK = (1 << 30) - 1
@@ -102,6 +107,8 @@ class SimSpec:
     radio: RadioParams = field(default_factory=RadioParams)
     retries: int = 7  # the 802.11 short retry limit an ESP32 uses for unicast
     cca: bool = True  # carrier sense before sending (medium.py rule 2)
+    frame_processing_us: float = FRAME_PROCESSING_US  # receiver.py rule 1
+    rx_buffer_bytes: int = ESPNOW_RXBUF_BYTES  # receiver.py rule 2
     internet_packets_per_min: float = 1.0
     internet_flow_packets: float = 1.0  # mean packets per internet flow (geometric)
     p2p_packets_per_min: float = 0.0
@@ -139,6 +146,9 @@ class Simulation:
         self.medium = Medium(self.env, self.links, spec.radio, spec.retries, self.frame_rng,
                              self._receive, self._verdict, spec.cca)
         self.stores = [MemoryStore() for _ in range(self.count)]
+        self.receivers = ReceivePaths(self.count, spec.frame_processing_us / 1e6,
+                                      spec.rx_buffer_bytes)
+        self._boots = [0] * self.count  # rule 7: what a bulb switched off left pending is void
         self._control_before_boot = [0] * self.count  # control bytes of earlier incarnations
         self.nodes: list[Node] = [self._boot(i) for i in range(self.count)]
         self.alive = [True] * self.count
@@ -164,6 +174,7 @@ class Simulation:
         self._bucket_sent = 0
         self._bucket_delivered = 0
         self._control_total = 0
+        self._rx_dropped_start = 0
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -217,14 +228,40 @@ class Simulation:
         self._execute(i, self.nodes[i].tick(self._now_ms()))
 
     def _receive(self, j: int, i: int, frame: bytes, rssi_dbm: int) -> None:
-        if self.alive[j]:
-            node = self.nodes[j]
-            actions = node.receive(frame, 0, self.addresses[i], rssi_dbm,
-                                   int(self.env.now * 1000) & _TICK_MASK)
-            if actions:
-                self._execute(j, actions)
-            elif not node.timers_kept:  # a frame dropped untouched moves no deadline
-                self._schedule(j)
+        """Rule 7: a frame reaches bulb j's receive buffer."""
+        if not self.alive[j]:
+            return
+        now_s = self.env.now
+        start_s = self.receivers.admit(j, now_s, len(frame))
+        if start_s is None:
+            return  # no room in the receive buffer
+        if start_s > now_s:
+            call_later(self.env, start_s - now_s, self._take_in, j, i, frame, rssi_dbm,
+                       self._boots[j])
+        else:
+            self._take_in(j, i, frame, rssi_dbm, self._boots[j])
+
+    def _take_in(self, j: int, i: int, frame: bytes, rssi_dbm: int, boot: int) -> None:
+        """Rule 7: bulb j's CPU takes the frame in; what it makes the bulb do happens once
+        the frame's processing time is over."""
+        if boot != self._boots[j]:
+            return  # switched off (and maybe on again) since the frame arrived
+        node = self.nodes[j]
+        actions = node.receive(frame, 0, self.addresses[i], rssi_dbm,
+                               int(self.env.now * 1000) & _TICK_MASK)
+        processing_s = self.receivers.processing_s
+        if actions and processing_s > 0:
+            # The core reuses its action list: keep a copy for later. Its timers are armed now.
+            call_later(self.env, processing_s, self._act, j, list(actions), boot)
+            self._schedule(j)
+        elif actions:
+            self._execute(j, actions)
+        elif not node.timers_kept:  # a frame dropped untouched moves no deadline
+            self._schedule(j)
+
+    def _act(self, j: int, actions: list[tuple[Any, ...]], boot: int) -> None:
+        if boot == self._boots[j]:
+            self._execute(j, actions)
 
     def _verdict(self, i: int, j: int, acknowledged: bool, frame: bytes) -> None:
         if not self.alive[i]:
@@ -247,6 +284,9 @@ class Simulation:
             else:
                 self._bulbs_on.discard(i)
         self.medium.switch(i, on)
+        self._boots[i] += 1
+        if not on:
+            self.receivers.switch_off(i, self.env.now)
         self._timer_version[i] += 1
         self._armed_at[i] = None
         if on:
@@ -534,6 +574,7 @@ class Simulation:
             if self.spec.warmup_s > 0:
                 self.env.run(until=self.spec.warmup_s)
             control_start = [self.control_bytes(i) for i in range(self.count)]
+            self._rx_dropped_start = sum(self.receivers.dropped)
             self.env.run(until=self.spec.duration_s)
         wall_s = time.perf_counter() - started
         return self._result(control_start, wall_s)
@@ -624,6 +665,8 @@ class Simulation:
             "failover_s": max(self.failover_s) if self.failover_s else None,
             "gateway_load_cv": load_cv,
             "loops": self.loops(),
+            "rx_dropped_per_node_min": (sum(self.receivers.dropped) - self._rx_dropped_start)
+            / self.count / (measured_s / 60),
         }
         if spec.group_messages_per_min > 0:
             metrics["delivery_ratio_group"] = self.packets.ratio(packets.GROUP)

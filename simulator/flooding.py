@@ -25,6 +25,10 @@ Rules kept here:
    Airtime utilisation is per 100 m cell over the whole run, as in the engine.
 7. Seeded: a numpy Generator from spec.seed for traffic and jitter, and a random.Random from the
    same seed for the medium.
+8. Bulbs take frames in as the engine's do (receiver.py): one at a time, each for
+   spec.frame_processing_us, with ESP-NOW's receive buffer in front; a copy heard again is
+   still processed before it is known to be one. The jitter of rule 2 starts when the frame
+   has been processed.
 
 Cost: every transmission is received by every neighbour, so wall time grows with bulbs x
 packets x neighbours: a 500-bulb grid (about 17 neighbours each) takes about 28 s for 5
@@ -46,6 +50,7 @@ import simpy
 from .calls import call_later
 from .medium import Medium
 from .radio import LinkTable, RadioParams, airtime_s, build_links
+from .receiver import ReceivePaths
 from .results import percentile
 
 if TYPE_CHECKING:  # the report imports the metric names without loading the protocol core
@@ -103,6 +108,8 @@ class _Flooding:
         self.medium = Medium(self.env, self.links, spec.radio, spec.retries,
                              random.Random(spec.seed),
                              self._receive, self._verdict, spec.cca)
+        self.receivers = ReceivePaths(self.count, spec.frame_processing_us / 1e6,
+                                      spec.rx_buffer_bytes)
         self.reachable = reachable(self.links, sorted(gateways))
         self.frame_bytes = HEADER_BYTES + spec.packet_bytes
         # per packet id (from 0): when it was sent, whether it counts, which bulbs heard it
@@ -136,6 +143,18 @@ class _Flooding:
         self._broadcast(i, pid.to_bytes(4, "big") + bytes(self.frame_bytes - 4))
 
     def _receive(self, j: int, _i: int, frame: bytes, _rssi_dbm: int) -> None:
+        """Rule 8: the frame goes through bulb j's receive path first."""
+        now_s = self.env.now
+        start_s = self.receivers.admit(j, now_s, len(frame))
+        if start_s is None:
+            return
+        done_s = start_s + self.receivers.processing_s
+        if done_s > now_s:
+            call_later(self.env, done_s - now_s, self._take_in, j, frame)
+        else:
+            self._take_in(j, frame)
+
+    def _take_in(self, j: int, frame: bytes) -> None:
         """Rules 2 and 3."""
         pid = int.from_bytes(frame[:4], "big")
         heard = self.heard[pid]

@@ -103,6 +103,9 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "gateway_load_cv": ("std/mean", "coefficient of variation of internet packets "
                         "delivered per gateway"),
     "loops": ("count", "routing loops detected"),
+    "rx_dropped_per_node_min": ("frames/(bulb·min)", "frames dropped because ESP-NOW's "
+                                "receive buffer was full while the bulb was busy, after "
+                                "warmup"),
 }
 
 _tab20 = colormaps["tab20"]

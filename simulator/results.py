@@ -46,6 +46,7 @@ REQUIRED_METRICS: tuple[str, ...] = (
     "failover_s",
     "gateway_load_cv",
     "loops",
+    "rx_dropped_per_node_min",
 )
 
 # Present only when the scenario asks for them: the plain-flooding baseline (flooding.py)

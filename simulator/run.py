@@ -77,6 +77,8 @@ def spec_of(scenario: Scenario, layout: layouts.Layout) -> SimSpec:
         radio=RadioParams(radio.range_m, radio.path_loss_exponent, radio.shadowing_db,
                           radio.bitrate_kbit_s),
         retries=radio.retries, cca=radio.cca,
+        frame_processing_us=scenario.bulb.frame_processing_us,
+        rx_buffer_bytes=scenario.bulb.rx_buffer_bytes,
         internet_packets_per_min=scenario.traffic.internet_packets_per_min,
         internet_flow_packets=scenario.traffic.internet_flow_packets,
         p2p_packets_per_min=scenario.traffic.p2p_packets_per_min,

@@ -40,6 +40,8 @@ from meshbulb_gateway.toml_table import is_int as _is_int
 from meshbulb_gateway.toml_table import is_number as _is_number
 from meshbulb_gateway.toml_table import suggest as _suggest
 
+from .receiver import ESPNOW_RXBUF_BYTES, FRAME_PROCESSING_US
+
 # The core is untyped MicroPython-compatible code; call it through Any.
 Config: Any = _UntypedConfig
 
@@ -100,6 +102,15 @@ class RadioSection:
     bitrate_kbit_s: float = 1000.0  # ESP-NOW's 1 Mbit/s PHY
     retries: int = 7  # unicast retransmissions (the 802.11 short retry limit an ESP32 uses)
     cca: bool = True  # carrier sense before sending
+
+
+@dataclass(frozen=True)
+class BulbSection:
+    """[bulb]: how a bulb takes frames in (receiver.py): its CPU time per frame and the size of
+    ESP-NOW's receive buffer in front of it."""
+
+    frame_processing_us: float = FRAME_PROCESSING_US
+    rx_buffer_bytes: int = ESPNOW_RXBUF_BYTES  # MicroPython espnow's rxbuf
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,7 @@ class Scenario:
     scenario: ScenarioSection
     layout: LayoutSection
     radio: RadioSection = field(default_factory=RadioSection)
+    bulb: BulbSection = field(default_factory=BulbSection)
     gateways: GatewaySection = field(default_factory=GatewaySection)
     traffic: TrafficSection = field(default_factory=TrafficSection)
     churn: ChurnSection = field(default_factory=ChurnSection)
@@ -215,7 +227,8 @@ class Scenario:
         churn["power_cut"] = [_plain(cut) for cut in self.churn.power_cut]
         churn["gateway_failure"] = [_plain(f) for f in self.churn.gateway_failure]
         return {"scenario": _plain(self.scenario), "layout": layout, "radio": _plain(self.radio),
-                "gateways": gateways, "traffic": _plain(self.traffic), "churn": churn,
+                "bulb": _plain(self.bulb), "gateways": gateways, "traffic": _plain(self.traffic),
+                "churn": churn,
                 "core": dict(self.core), "baselines": _plain(self.baselines)}
 
 
@@ -227,9 +240,11 @@ def _plain(section: Any) -> dict[str, Any]:
 
 # -- reading TOML tables ---------------------------------------------------------------------
 
-_SECTIONS = ("scenario", "layout", "radio", "gateways", "traffic", "churn", "core", "baselines")
+_SECTIONS = ("scenario", "layout", "radio", "bulb", "gateways", "traffic", "churn", "core",
+             "baselines")
 _SECTION_TYPES: dict[str, type] = {
     "scenario": ScenarioSection, "layout": LayoutSection, "radio": RadioSection,
+    "bulb": BulbSection,
     "gateways": GatewaySection, "traffic": TrafficSection, "churn": ChurnSection,
     "baselines": BaselinesSection,
 }
@@ -355,6 +370,16 @@ def _radio(t: _Table) -> RadioSection:
     return section
 
 
+def _bulb(t: _Table) -> BulbSection:
+    section = BulbSection(
+        frame_processing_us=t.number("frame_processing_us", BulbSection.frame_processing_us,
+                                     0, 1_000_000),
+        rx_buffer_bytes=t.integer("rx_buffer_bytes", BulbSection.rx_buffer_bytes, 0, 1_000_000),
+    )
+    t.done()
+    return section
+
+
 def _gateways(t: _Table) -> GatewaySection:
     count = t.integer("count", None, 1, 100_000)
     per_bulbs = t.integer("per_bulbs", None, 1, 10_000_000)
@@ -473,13 +498,14 @@ def parse_dict(data: dict[str, Any], source: str = "<scenario>",
     run = _scenario(root.sub("scenario", required=True))
     layout = _layout(root.sub("layout", required=True), base_dir or os.getcwd())
     radio = _radio(root.sub("radio"))
+    bulb = _bulb(root.sub("bulb"))
     gateways = _gateways(root.sub("gateways"))
     bulbs = Scenario(run, layout).bulb_count()
     count = gateways.count
     if count is None and bulbs is not None:
         count = gateways.gateways_for(bulbs)
     return Scenario(
-        scenario=run, layout=layout, radio=radio, gateways=gateways,
+        scenario=run, layout=layout, radio=radio, bulb=bulb, gateways=gateways,
         traffic=_traffic(root.sub("traffic")),
         churn=_churn(root.sub("churn"), run, count),
         core=_core(root.sub("core")),

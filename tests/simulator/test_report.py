@@ -88,6 +88,7 @@ def synthetic(n_nodes: int, seed: int = 7, n_gateways: int | None = None) -> Run
         "failover_s": 7.25,
         "gateway_load_cv": 0.412,
         "loops": 0,
+        "rx_dropped_per_node_min": 0.0,
         "delivery_ratio_group": 0.9513,
         "recovery_s": 6.5,
     }

@@ -87,7 +87,7 @@ def changed(value: object) -> str:
     return repr(value * 2 if value else 1.0)
 
 
-@pytest.mark.parametrize("section", ["scenario", "radio", "traffic", "churn",
+@pytest.mark.parametrize("section", ["scenario", "radio", "bulb", "traffic", "churn",
                                      "churn.power_cut[1]", "churn.gateway_failure[1]"])
 def test_every_key_of_a_section_reaches_the_simulation(section: str) -> None:
     """A key that is checked but never passed on (as radio.cca was) fails here: an override of

@@ -125,7 +125,8 @@ def test_minimal_scenario_gets_the_documented_defaults() -> None:
     assert isinstance(s.radio.range_m, float) and isinstance(s.layout.nodes, int)
 
 
-@pytest.mark.parametrize("section", ["radio", "gateways", "traffic", "churn", "baselines"])
+@pytest.mark.parametrize("section", ["radio", "bulb", "gateways", "traffic", "churn",
+                                     "baselines"])
 def test_an_absent_key_gets_its_dataclass_default(section: str) -> None:
     """One default per key: a file without the key, the dataclass and SimSpec agree. (The
     reader gave radio.retries 3 where the dataclass and the shipped scenarios said 7.)"""
@@ -245,6 +246,9 @@ def test_bad_layout_values(line: str, expected: str) -> None:
     (("[radio]", "cca = 1"), "radio.cca: expected true or false, got an integer (1)"),
     (("[radio]", "range_m = 0"), "radio.range_m: expected a number greater than 0"),
     (("[radio]", "retries = 99"), "radio.retries: expected an integer from 0 to 15, got 99"),
+    (("[bulb]", "rx_buffer_bytes = -1"), "bulb.rx_buffer_bytes: expected an integer from 0 to "
+                                          "1000000, got -1"),
+    (("[bulb]", "frame_procesing_us = 5"), "did you mean 'frame_processing_us'"),
     (("[churn]", "off_fraction = 1.5"), "churn.off_fraction: expected a number from 0 to 1, "
                                         "got 1.5"),
     (("[traffic]", "packet_bytes = 0"), "traffic.packet_bytes: expected an integer from 1"),
