@@ -175,6 +175,7 @@ class Simulation:
         self._bucket_delivered = 0
         self._control_total = 0
         self._rx_dropped_start = 0
+        self._dropped_total = 0  # frames dropped by receive buffers before the current bucket
 
     # --- nodes ---------------------------------------------------------------------------
 
@@ -530,10 +531,12 @@ class Simulation:
 
     def _bucket(self) -> None:
         control = sum(self.control_bytes(i) for i in range(self.count))
+        dropped = sum(self.receivers.dropped)
         self.timeline.append(TimeBucket(self.env.now - self.spec.bucket_s, self._bucket_sent,
                                         self._bucket_delivered, control - self._control_total,
-                                        sum(self.alive)))
+                                        sum(self.alive), dropped - self._dropped_total))
         self._control_total = control
+        self._dropped_total = dropped
         self._bucket_sent = self._bucket_delivered = 0
         for g in self.gateways:  # rule 6: gateways announce how loaded their uplink is
             load = min(255, int(255 * self._uplink_busy_s[g] / self.spec.bucket_s))

@@ -85,6 +85,7 @@ class TimeBucket:
     delivered: int  # of those, delivered (counted in the bucket they were sent in)
     control_bytes: int  # control bytes sent by all bulbs in this bucket (not cumulative)
     alive_nodes: int  # bulbs powered on at the end of the bucket
+    rx_dropped: int = 0  # frames dropped by full receive buffers in this bucket (receiver.py)
 
 
 @dataclass
@@ -217,8 +218,9 @@ def write_outputs(result: RunResult, out_dir: Path) -> dict[str, Path]:
     write_metrics_json(result, paths["metrics.json"])
     _write_csv(
         paths["timeline.csv"],
-        ("t_s", "sent", "delivered", "control_bytes", "alive_nodes"),
-        ((b.t_s, b.sent, b.delivered, b.control_bytes, b.alive_nodes) for b in result.timeline),
+        ("t_s", "sent", "delivered", "control_bytes", "alive_nodes", "rx_dropped"),
+        ((b.t_s, b.sent, b.delivered, b.control_bytes, b.alive_nodes, b.rx_dropped)
+         for b in result.timeline),
     )
     _write_csv(
         paths["nodes.csv"],

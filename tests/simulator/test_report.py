@@ -163,6 +163,8 @@ def test_csv_row_counts(written: tuple[RunResult, dict[str, Path]]) -> None:
     assert len(latencies) == len(result.latencies_ms)
     assert len(read_csv(paths["events.csv"])) == len(result.events)
     assert len(read_csv(paths["airtime.csv"])) == len(result.airtime)
+    assert list(timeline[0]) == [
+        "t_s", "sent", "delivered", "control_bytes", "alive_nodes", "rx_dropped"]
     assert list(nodes[0]) == [
         "index", "x_m", "y_m", "is_gateway", "on_at_end", "reachable_at_end", "chosen_gateway",
         "hops", "control_bytes_per_node_s",
