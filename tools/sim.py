@@ -182,6 +182,8 @@ def _bench(args: argparse.Namespace) -> int:
                "control_bytes_per_node_s": result.metrics["control_bytes_per_node_s"],
                "delivery_ratio_gateway": result.metrics["delivery_ratio_gateway"],
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+               # The bulb model behind the figures: runs before 869f53f had no receive path.
+               "frame_processing_us": spec.frame_processing_us,
                "heap": heap_in_use(),
                "python": python_build(),
                "reference_loop_ms_before": loop_before_ms,

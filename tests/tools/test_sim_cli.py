@@ -126,6 +126,7 @@ def test_sim_bench_prints_its_figures() -> None:
     assert figures["receptions_per_bulb_minute"] > 10
     assert figures["wall_us_per_reception"] > 0 and figures["peak_rss_mb"] > 0
     assert figures["python"].startswith("CPython 3.")  # which interpreter: builds differ
+    assert figures["frame_processing_us"] > 0  # which bulb model: a bulb's CPU time per frame
     # The machine's speed around the run: a million additions take milliseconds, not none.
     assert 1 < figures["reference_loop_ms_before"] < 10_000
     assert 1 < figures["reference_loop_ms_after"] < 10_000
