@@ -228,8 +228,7 @@ class Scenario:
         churn["gateway_failure"] = [_plain(f) for f in self.churn.gateway_failure]
         return {"scenario": _plain(self.scenario), "layout": layout, "radio": _plain(self.radio),
                 "bulb": _plain(self.bulb), "gateways": gateways, "traffic": _plain(self.traffic),
-                "churn": churn,
-                "core": dict(self.core), "baselines": _plain(self.baselines)}
+                "churn": churn, "core": dict(self.core), "baselines": _plain(self.baselines)}
 
 
 def _plain(section: Any) -> dict[str, Any]:
@@ -244,9 +243,8 @@ _SECTIONS = ("scenario", "layout", "radio", "bulb", "gateways", "traffic", "chur
              "baselines")
 _SECTION_TYPES: dict[str, type] = {
     "scenario": ScenarioSection, "layout": LayoutSection, "radio": RadioSection,
-    "bulb": BulbSection,
-    "gateways": GatewaySection, "traffic": TrafficSection, "churn": ChurnSection,
-    "baselines": BaselinesSection,
+    "bulb": BulbSection, "gateways": GatewaySection, "traffic": TrafficSection,
+    "churn": ChurnSection, "baselines": BaselinesSection,
 }
 _ENTRY_TYPES: dict[str, type] = {"power_cut": PowerCut, "gateway_failure": GatewayFailure}
 
