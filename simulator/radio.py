@@ -10,7 +10,9 @@ Rules kept here:
    +2-sigma shadowing could still give MIN_PRR: the cost grows with the number of links, not
    with the square of the number of bulbs.
 4. Airtime = PHY overhead + (frame + MAC overhead) bits / bitrate, as for ESP-NOW at 1 Mbit/s.
-   An ACK is 14 bytes (802.11's ACK frame, FCS included) after the same PHY overhead.
+   An ACK is 14 bytes (802.11's ACK frame, FCS included) after the same PHY overhead. The
+   overhead and the medium's slots are 802.11b DSSS timing, so only DSSS_RATES_KBIT_S are
+   modelled; ESP-NOW's OFDM rates (6 to 54 Mbit/s, MCS) have other preambles and slots.
 5. Seeded: the same positions and seed give the same links.
 
 Simpler than ns-3 (docs/simulator.md): no frequency-selective fading, no capture effect, and a
@@ -26,6 +28,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 SENSITIVITY_DBM = -90.0
+DSSS_RATES_KBIT_S = (1000, 2000, 5500, 11000)  # rule 4: 802.11b's rates
 PRR_SLOPE_DB = 1.5
 MIN_PRR = 0.05
 PHY_OVERHEAD_US = 192.0  # 802.11b DSSS long preamble and PLCP header

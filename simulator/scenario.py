@@ -40,6 +40,7 @@ from meshbulb_gateway.toml_table import is_int as _is_int
 from meshbulb_gateway.toml_table import is_number as _is_number
 from meshbulb_gateway.toml_table import suggest as _suggest
 
+from .radio import DSSS_RATES_KBIT_S
 from .receiver import ESPNOW_RXBUF_BYTES, FRAME_PROCESSING_US
 
 # The core is untyped MicroPython-compatible code; call it through Any.
@@ -360,12 +361,22 @@ def _radio(t: _Table) -> RadioSection:
         range_m=t.number("range_m", 50.0, 0, 10_000, above=True),
         path_loss_exponent=t.number("path_loss_exponent", 3.0, 1.0, 8.0),
         shadowing_db=t.number("shadowing_db", 4.0, 0, 30),
-        bitrate_kbit_s=t.number("bitrate_kbit_s", 1000.0, 0, 1_000_000, above=True),
+        bitrate_kbit_s=_dsss_rate(t),
         retries=t.integer("retries", RadioSection.retries, 0, 15),
         cca=t.boolean("cca", True),
     )
     t.done()
     return section
+
+
+def _dsss_rate(t: _Table) -> float:
+    """radio.py rule 4: the medium's timing is 802.11b's, so only its rates are modelled."""
+    rate = t.number("bitrate_kbit_s", RadioSection.bitrate_kbit_s, 0, 1_000_000, above=True)
+    if rate not in DSSS_RATES_KBIT_S:
+        rates = ", ".join(str(r) for r in DSSS_RATES_KBIT_S)
+        raise t.error("bitrate_kbit_s", f"expected one of {rates} (802.11b's rates: the medium "
+                      f"models DSSS timing, not that of OFDM rates), got {rate:g}")
+    return rate
 
 
 def _bulb(t: _Table) -> BulbSection:

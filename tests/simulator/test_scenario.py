@@ -246,6 +246,8 @@ def test_bad_layout_values(line: str, expected: str) -> None:
     (("[radio]", "cca = 1"), "radio.cca: expected true or false, got an integer (1)"),
     (("[radio]", "range_m = 0"), "radio.range_m: expected a number greater than 0"),
     (("[radio]", "retries = 99"), "radio.retries: expected an integer from 0 to 15, got 99"),
+    (("[radio]", "bitrate_kbit_s = 54000"), "radio.bitrate_kbit_s: expected one of 1000, 2000, "
+                                            "5500, 11000 (802.11b's rates"),
     (("[bulb]", "rx_buffer_bytes = -1"), "bulb.rx_buffer_bytes: expected an integer from 0 to "
                                           "1000000, got -1"),
     (("[bulb]", "frame_procesing_us = 5"), "did you mean 'frame_processing_us'"),
