@@ -1,5 +1,6 @@
-"""From a checked scenario to a simulation (run.py): every [radio] key reaches the medium of
-the routed run and of the flooding baseline."""
+"""From a checked scenario to a simulation (run.py): the [radio] keys reach the medium of the
+routed run and of the flooding baseline, and every scalar key changes what the simulation is
+given."""
 
 from __future__ import annotations
 
