@@ -18,8 +18,9 @@ from .hugepages import heap_in_use
 
 # The metrics a sweep prints per combination (every metric is in sweep.csv and sweep.json).
 SWEEP_SUMMARY = ("delivery_ratio_gateway", "delivery_ratio_p2p", "delivery_ratio_group",
-                 "latency_ms_p95", "stretch_vs_oracle", "control_bytes_per_node_s",
-                 "convergence_s", "failover_s", "recovery_s", "wall_s")
+                 "latency_ms_p50", "latency_ms_p95", "stretch_vs_oracle",
+                 "control_bytes_per_node_s", "rx_dropped_per_node_min", "convergence_s",
+                 "failover_s", "recovery_s", "wall_s")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
