@@ -18,8 +18,9 @@ Rules kept here:
 from __future__ import annotations
 
 # Rule 1: the core and its MIC take 33.5 us a frame on MicroPython's unix port on this
-# machine (`meshbulb bench crypto`); an ESP32 at 240 MHz runs MicroPython some 40 to 100 times
-# slower, so 1.3 to 3.4 ms. An estimate until a bulb is measured (docs/simulator.md).
+# machine (`meshbulb bench crypto`); an ESP32 at 240 MHz, a tenth of this machine's clock and
+# doing several times less per cycle, should run it some 40 to 100 times slower: 1.3 to 3.4 ms.
+# An estimate until a bulb is measured (docs/simulator.md).
 FRAME_PROCESSING_US = 2000.0
 ESPNOW_HEADER_BYTES = 13  # modespnow.c espnow_pkt_t: magic, length, time_ms, rssi, peer
 ESPNOW_RXBUF_BYTES = 526  # MicroPython's default rxbuf: 2 * (13 + 250)
