@@ -531,7 +531,7 @@ class Simulation:
 
     def _bucket(self) -> None:
         control = sum(self.control_bytes(i) for i in range(self.count))
-        dropped = sum(self.receivers.dropped)
+        dropped = self.receivers.dropped
         self.timeline.append(TimeBucket(self.env.now - self.spec.bucket_s, self._bucket_sent,
                                         self._bucket_delivered, control - self._control_total,
                                         sum(self.alive), dropped - self._dropped_total))
@@ -577,7 +577,7 @@ class Simulation:
             if self.spec.warmup_s > 0:
                 self.env.run(until=self.spec.warmup_s)
             control_start = [self.control_bytes(i) for i in range(self.count)]
-            self._rx_dropped_start = sum(self.receivers.dropped)
+            self._rx_dropped_start = self.receivers.dropped
             self.env.run(until=self.spec.duration_s)
         wall_s = time.perf_counter() - started
         return self._result(control_start, wall_s)
@@ -668,7 +668,7 @@ class Simulation:
             "failover_s": max(self.failover_s) if self.failover_s else None,
             "gateway_load_cv": load_cv,
             "loops": self.loops(),
-            "rx_dropped_per_node_min": (sum(self.receivers.dropped) - self._rx_dropped_start)
+            "rx_dropped_per_node_min": (self.receivers.dropped - self._rx_dropped_start)
             / self.count / (measured_s / 60),
         }
         if spec.group_messages_per_min > 0:

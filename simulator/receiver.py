@@ -41,7 +41,7 @@ class ReceivePaths:
         # per bulb, made when first needed: (time the CPU takes it out, bytes) of each frame
         # in the buffer, oldest first; a handful at most, so a list
         self._waiting: list[list[tuple[float, int]] | None] = [None] * count
-        self.dropped = [0] * count
+        self.dropped = 0  # frames dropped by full buffers, all bulbs together
 
     def admit(self, i: int, now_s: float, frame_bytes: int) -> float | None:
         """Rules 1 and 2: when bulb i's CPU takes in a frame arriving now, or None if the
@@ -57,7 +57,7 @@ class ReceivePaths:
             self.buffered_bytes[i] -= waiting.pop(0)[1]
         size = ESPNOW_HEADER_BYTES + frame_bytes
         if self.buffered_bytes[i] + size > self.buffer_bytes:
-            self.dropped[i] += 1
+            self.dropped += 1
             return None
         waiting.append((busy_until, size))
         self.buffered_bytes[i] += size
