@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import random
+import resource
 import struct
 import time
 from collections.abc import Callable
@@ -56,14 +57,17 @@ from meshbulb.seqstore import MemoryStore
 from meshbulb.wire import F_ANY_GW
 
 from . import packets
+from .border import BorderMedium
 from .calls import call_later
 from .heap import long_lived_heap
 from .medium import Medium
+from .outcome import Arrival, Outcome, merge
 from .packets import PacketLedger
+from .parts import Part
 from .radio import LinkTable, RadioParams, build_links
 from .ranks import IndexSet
 from .receiver import ESPNOW_RXBUF_BYTES, FRAME_PROCESSING_US, ReceivePaths
-from .results import Event, RunResult, TimeBucket, percentile
+from .results import Event, RunResult, TimeBucket
 
 _TICK_MASK = (1 << 30) - 1
 _TICK_HALF = 1 << 29
@@ -74,6 +78,7 @@ _GOOD_PRR = 0.5
 _FLOW_PACKET_GAP_S = 0.02  # packets of one internet flow leave the bulb this far apart
 _UPLINK_QUEUE_S = 1.0  # a gateway queues at most this much uplink time; more is dropped
 _IP_OVERHEAD_BYTES = 28  # IPv4 + UDP headers on the uplink
+_PACKET_ID = struct.Struct(">IB")  # a packet's id and the part whose ledger issued it
 CONVERGED_FRACTION = 0.99  # rule 4
 
 
@@ -127,7 +132,8 @@ class SimSpec:
 
 class Simulation:
     def __init__(self, spec: SimSpec, positions_m: np.ndarray, gateways: list[int],
-                 progress: Callable[[float], None] | None = None) -> None:
+                 progress: Callable[[float], None] | None = None,
+                 part: Part | None = None) -> None:
         self.spec = spec
         self.positions_m = positions_m
         self.count = len(positions_m)
@@ -136,21 +142,39 @@ class Simulation:
         for g in self.gateways:
             self.is_gateway[g] = True
         self.progress = progress
-        self.rng = np.random.default_rng(spec.seed)
-        self.frame_rng = random.Random(spec.seed)
+        self.part = part if part is not None else Part(0, 1, [True] * self.count)
+        self.local = self.part.local
+        self.local_nodes = [i for i in range(self.count) if self.local[i]]
         self.env = simpy.Environment()
         self.links: LinkTable = build_links(positions_m, spec.radio, spec.seed)
+        if self.part.parts == 1:
+            self.rng = np.random.default_rng(spec.seed)
+            self.frame_rng = random.Random(spec.seed)
+            self.churn_rng = self.rng
+            self.medium: Medium = Medium(self.env, self.links, spec.radio, spec.retries,
+                                         self.frame_rng, self._receive, self._verdict, spec.cca)
+        else:  # rule 8
+            self.rng = np.random.default_rng([spec.seed, self.part.index])
+            self.frame_rng = random.Random(f"{spec.seed}/{self.part.index}")
+            self.churn_rng = np.random.default_rng(spec.seed)
+            self.medium = BorderMedium(self.env, self.links, self.local, spec.radio,
+                                       spec.retries, self.frame_rng, self._receive,
+                                       self._verdict, spec.cca)
         self.config = Config(**spec.core)
         self.addresses = [address_of(i) for i in range(self.count)]
         self.index = {a: i for i, a in enumerate(self.addresses)}
-        self.medium = Medium(self.env, self.links, spec.radio, spec.retries, self.frame_rng,
-                             self._receive, self._verdict, spec.cca)
         self.stores = [MemoryStore() for _ in range(self.count)]
         self.receivers = ReceivePaths(self.count, spec.frame_processing_us / 1e6,
                                       spec.rx_buffer_bytes)
         self._boots = [0] * self.count  # rule 7: what a bulb switched off left pending is void
         self._control_before_boot = [0] * self.count  # control bytes of earlier incarnations
-        self.nodes: list[Node] = [self._boot(i) for i in range(self.count)]
+        # Rule 8: another part's bulbs are never driven here; one idle Node stands for them.
+        self.nodes: list[Node] = [self._boot(i) for i in self.local_nodes]
+        if len(self.local_nodes) < self.count:
+            idle = Node(address_of(self.count), self.config, self._rand_below, 0)
+            booted = iter(self.nodes)
+            self.nodes = [next(booted) if self.local[i] else idle for i in range(self.count)]
+        self.arrivals: list[Arrival] = []  # rule 8: packets for another part's ledger
         self.alive = [True] * self.count
         self._bulbs_on = IndexSet(self.count, (i for i in range(self.count)
                                                 if not self.is_gateway[i]))
@@ -174,7 +198,6 @@ class Simulation:
         self._bucket_sent = 0
         self._bucket_delivered = 0
         self._control_total = 0
-        self._rx_dropped_start = 0
         self._dropped_total = 0  # frames dropped by receive buffers before the current bucket
 
     # --- nodes ---------------------------------------------------------------------------
@@ -284,6 +307,8 @@ class Simulation:
                 self._bulbs_on.add(i)
             else:
                 self._bulbs_on.discard(i)
+        if not self.local[i]:
+            return  # rule 8: another part runs it
         self.medium.switch(i, on)
         self._boots[i] += 1
         if not on:
@@ -320,7 +345,7 @@ class Simulation:
             return
         counted = self.env.now >= self.spec.warmup_s and i in self.reachable
         pid = self.packets.internet(i, self.env.now, counted)
-        payload = struct.pack(">I", pid) + bytes(max(0, self.spec.packet_bytes - 4))
+        payload = self._payload(pid)
         if counted:
             self._bucket_sent += 1
         self._execute(i, self.nodes[i].send_internet(_PORT_INTERNET, payload, self._now_ms()))
@@ -341,7 +366,7 @@ class Simulation:
         counted = (self.env.now >= self.spec.warmup_s and i in self.reachable
                    and j in self.reachable)
         pid = self.packets.p2p(j, self.env.now, counted)
-        payload = struct.pack(">I", pid) + bytes(max(0, self.spec.packet_bytes - 4))
+        payload = self._payload(pid)
         self._execute(i, self.nodes[i].send(address_of(j), _PORT_P2P, payload, self._now_ms()))
 
     def _next_group(self, i: int) -> None:
@@ -358,9 +383,15 @@ class Simulation:
         members = (self._within_hops(i, self.spec.group_hops)
                    if self.env.now >= self.spec.warmup_s else None)
         pid = self.packets.group(members, self.env.now)
-        payload = struct.pack(">I", pid) + bytes(max(0, self.spec.packet_bytes - 4))
+        payload = self._payload(pid)
         self._execute(i, self.nodes[i].broadcast(_PORT_GROUP, payload, self._now_ms(),
                                                  self.spec.group_hops))
+
+    def _payload(self, pid: int) -> bytes:
+        """A packet's bytes: its id in the ledger of the part that sent it (rule 8), then
+        zeros up to packet_bytes."""
+        head = _PACKET_ID.pack(pid, self.part.index)
+        return head + bytes(max(0, self.spec.packet_bytes - len(head)))
 
     def _within_hops(self, i: int, hops: int) -> set[int]:
         return set(self._good_hops([i], hops)) - {i}
@@ -376,15 +407,24 @@ class Simulation:
 
     def _delivered(self, at: int, action: tuple[Any, ...]) -> None:
         _, _src, port, payload, flags = action
-        if port == _PORT_GROUP:
-            self.packets.group_arrived(struct.unpack_from(">I", payload)[0], at)
+        if len(payload) < _PACKET_ID.size:
             return
-        if port == _PORT_P2P:
-            self.packets.p2p_arrived(struct.unpack_from(">I", payload)[0], at)
+        pid, part = _PACKET_ID.unpack_from(payload)
+        mine = part == self.part.index
+        if port in (_PORT_GROUP, _PORT_P2P):
+            if not mine:
+                kind = packets.GROUP if port == _PORT_GROUP else packets.P2P
+                self.arrivals.append((kind, part, pid, at, self.env.now))
+            elif port == _PORT_GROUP:
+                self.packets.group_arrived(pid, at)
+            else:
+                self.packets.p2p_arrived(pid, at)
             return
         if port != _PORT_INTERNET or not self.is_gateway[at] or not (int(flags) & F_ANY_GW):
             return
-        pid = struct.unpack_from(">I", payload)[0]
+        if not mine:
+            self._uplink_remote(at, pid, part, len(payload))
+            return
         record = self.packets.internet_arrived(pid)
         if record is None:
             return
@@ -402,6 +442,18 @@ class Simulation:
             self._bucket_delivered += 1
             self.gateway_deliveries[at] += 1
 
+    def _uplink_remote(self, at: int, pid: int, part: int, size: int) -> None:
+        """Rule 8: an internet packet from another part's bulb leaves through gateway `at`'s
+        uplink (rule 6); its sender's ledger learns when, after the run."""
+        now_s = self.env.now
+        start_s = max(now_s, self._uplink_free_s[at])
+        if start_s - now_s > _UPLINK_QUEUE_S:
+            return
+        service_s = (size + _IP_OVERHEAD_BYTES) * 8 / (self.spec.uplink_kbit_s * 1000)
+        self._uplink_free_s[at] = start_s + service_s
+        self._uplink_busy_s[at] += service_s
+        self.arrivals.append((packets.INTERNET, part, pid, at, start_s + service_s))
+
     # --- dynamics ------------------------------------------------------------------------
 
     def _at(self, delay_s: float, fn: Callable[[], None]) -> None:
@@ -413,18 +465,21 @@ class Simulation:
         bulbs = [i for i in range(self.count) if not self.is_gateway[i]]
         joining = int(spec.joins_per_min * spec.duration_s / 60)
         if joining:  # bulbs bought later: off from the start, each screwed in at a random time
-            newcomers = self.rng.choice(bulbs, min(joining, len(bulbs) // 10), replace=False)
+            newcomers = self.churn_rng.choice(bulbs, min(joining, len(bulbs) // 10),
+                                              replace=False)
             for i in newcomers.tolist():
                 self._switch(i, False)
-                self._at(float(self.rng.uniform(0, spec.duration_s)),
+                self._at(float(self.churn_rng.uniform(0, spec.duration_s)),
                          partial(self._switch, i, True))
             taken = set(newcomers.tolist())
             bulbs = [i for i in bulbs if i not in taken]
         if spec.off_fraction > 0:
-            off = self.rng.choice(bulbs, int(len(bulbs) * spec.off_fraction), replace=False)
+            off = self.churn_rng.choice(bulbs, int(len(bulbs) * spec.off_fraction),
+                                        replace=False)
             for i in off.tolist():
                 self._switch(i, False)
-                self._at(float(self.rng.exponential(spec.mean_off_s)), partial(self._flip, i))
+                self._at(float(self.churn_rng.exponential(spec.mean_off_s)),
+                         partial(self._flip, i))
         for cut in spec.power_cuts:
             inside = [i for i in bulbs
                       if math.dist(self.positions_m[i], (cut.x_m, cut.y_m)) <= cut.radius_m]
@@ -456,7 +511,7 @@ class Simulation:
         self.recovery_s.append(None)
 
         def check() -> None:
-            bulbs = [i for i in watched if self.alive[i]]
+            bulbs = [i for i in watched if self.alive[i] and self.local[i]]  # rule 8
             routed = sum(1 for i in bulbs if self.nodes[i].best_gateway() is not None)
             if routed >= CONVERGED_FRACTION * len(bulbs):
                 self.recovery_s[cut] = self.env.now - since_s
@@ -469,14 +524,15 @@ class Simulation:
         """Diurnal churn: an off bulb comes back on and another bulb goes off."""
         self._switch(i, True)
         if self._bulbs_on:  # the pick is the same as from the list of bulbs that are on
-            k = self._bulbs_on.kth(int(self.rng.integers(0, len(self._bulbs_on))))
+            k = self._bulbs_on.kth(int(self.churn_rng.integers(0, len(self._bulbs_on))))
             self._switch(k, False)
-            self._at(float(self.rng.exponential(self.spec.mean_off_s)), partial(self._flip, k))
+            self._at(float(self.churn_rng.exponential(self.spec.mean_off_s)),
+                     partial(self._flip, k))
 
     def _uplink(self, g: int, ok: bool) -> None:
         self.uplink_ok[g] = ok
         self._switches += 1
-        if self.alive[g]:
+        if self.alive[g] and self.local[g]:  # rule 8: else another part runs it
             self._execute(g, self.nodes[g].set_uplink(0, 255 if ok else 0, self._now_ms()))
         if not ok:
             self._watch_failover(g, self.env.now)
@@ -486,7 +542,7 @@ class Simulation:
 
         def check() -> None:
             stuck = [i for i in self.reachable if self.alive[i] and not self.is_gateway[i]
-                     and self.nodes[i].best_gateway() == address]
+                     and self.local[i] and self.nodes[i].best_gateway() == address]
             if not stuck:
                 self.failover_s.append(self.env.now - since_s)
             elif self.env.now - since_s < self.spec.duration_s:
@@ -530,18 +586,20 @@ class Simulation:
         return self._control_before_boot[i] + self.nodes[i].stats.control_bytes()
 
     def _bucket(self) -> None:
-        control = sum(self.control_bytes(i) for i in range(self.count))
+        control = sum(self.control_bytes(i) for i in self.local_nodes)
         dropped = self.receivers.dropped
+        alive = self.alive
         self.timeline.append(TimeBucket(self.env.now - self.spec.bucket_s, self._bucket_sent,
                                         self._bucket_delivered, control - self._control_total,
-                                        sum(self.alive), dropped - self._dropped_total))
+                                        sum(alive[i] for i in self.local_nodes),
+                                        dropped - self._dropped_total))
         self._control_total = control
         self._dropped_total = dropped
         self._bucket_sent = self._bucket_delivered = 0
         for g in self.gateways:  # rule 6: gateways announce how loaded their uplink is
             load = min(255, int(255 * self._uplink_busy_s[g] / self.spec.bucket_s))
             self._uplink_busy_s[g] = 0.0
-            if self.alive[g] and self.uplink_ok[g]:
+            if self.alive[g] and self.uplink_ok[g] and self.local[g]:
                 self._execute(g, self.nodes[g].set_uplink(load, 255, self._now_ms()))
         self.reachable = self._reachable_now()
         if self.progress is not None:
@@ -551,7 +609,8 @@ class Simulation:
     def _check_convergence(self) -> None:
         if self.convergence_s is not None:
             return
-        bulbs = [i for i in self.reachable if self.alive[i] and not self.is_gateway[i]]
+        bulbs = [i for i in self.reachable
+                 if self.alive[i] and not self.is_gateway[i] and self.local[i]]  # rule 8
         routed = sum(1 for i in bulbs if self.nodes[i].best_gateway() is not None)
         if routed >= CONVERGED_FRACTION * len(bulbs):
             self.convergence_s = self.env.now
@@ -559,8 +618,15 @@ class Simulation:
             self._at(0.5, self._check_convergence)
 
     def run(self) -> RunResult:
+        return merge(self.spec, self.positions_m, self.gateways, [self.run_part()])
+
+    def run_part(self, advance: Callable[[float], None] | None = None) -> Outcome:
+        """Run this part of the city; `advance(t)` runs simulated time up to t (parallel.py
+        swaps border records on the way; by default simpy runs straight there)."""
+        if advance is None:
+            advance = self._run_until
         started = time.perf_counter()
-        for i in range(self.count):
+        for i in self.local_nodes:
             self._schedule(i)
             if not self.is_gateway[i]:
                 self._next_packet(i)
@@ -575,124 +641,52 @@ class Simulation:
         self._at(self.spec.bucket_s, self._bucket)
         with long_lived_heap():
             if self.spec.warmup_s > 0:
-                self.env.run(until=self.spec.warmup_s)
-            control_start = [self.control_bytes(i) for i in range(self.count)]
-            self._rx_dropped_start = self.receivers.dropped
-            self.env.run(until=self.spec.duration_s)
+                advance(self.spec.warmup_s)
+            control_start = [self.control_bytes(i) for i in self.local_nodes]
+            rx_dropped_start = self.receivers.dropped
+            air_start = (self.medium.transmissions, sum(self.medium.airtime_used_s))
+            advance(self.spec.duration_s)
         wall_s = time.perf_counter() - started
-        return self._result(control_start, wall_s)
+        return self._outcome(control_start, rx_dropped_start, air_start, wall_s)
 
-    def _hops(self, i: int) -> int | None:
-        """Hops along the next-hop chain from bulb i to the gateway it chose; None when it has
-        none or the chain breaks: a loop, a bulb on it without the route, or a next hop that
-        is off (its neighbours notice at their next send or after its HELLOs stop)."""
-        gw = self.nodes[i].best_gateway()
-        if gw is None:
-            return None
-        hops, seen, k = 0, set(), i
-        while address_of(k) != gw:
-            if k in seen:
-                return None
-            seen.add(k)
-            route = self.nodes[k].gateways.find(gw)
-            if route is None:
-                return None
-            k = self.index[route.next_hop]
-            if not self.alive[k]:
-                return None
-            hops += 1
-        return hops
+    def _run_until(self, t_s: float) -> None:
+        self.env.run(until=t_s)
 
-    def loops(self) -> int:
-        found = 0
-        for start in range(self.count):
-            if not self.alive[start]:
+    def _outcome(self, control_start: list[int], rx_dropped_start: int,
+                 air_start: tuple[int, float], wall_s: float) -> Outcome:
+        index = self.index
+        chosen: list[int | None] = []
+        routes: list[dict[int, int]] = []
+        for i in self.local_nodes:
+            node = self.nodes[i]
+            if not self.alive[i]:
+                chosen.append(None)
+                routes.append({})
                 continue
-            for route in self.nodes[start].gateways.entries():
-                seen, k = set(), start
-                while True:
-                    if k in seen:
-                        found += 1
-                        break
-                    seen.add(k)
-                    if address_of(k) == route.gw:
-                        break
-                    r = self.nodes[k].gateways.find(route.gw)
-                    if r is None:
-                        break
-                    nxt = self.index.get(r.next_hop)
-                    if nxt is None or not self.alive[nxt]:
-                        break
-                    k = nxt
-        return found
-
-    def _oracle_hops(self) -> dict[int, int]:
-        """Shortest hop counts to the nearest working gateway over good links (the oracle)."""
-        return self._good_hops(self._working_gateways())
-
-    def _result(self, control_start: list[int], wall_s: float) -> RunResult:
-        spec = self.spec
-        measured_s = max(1e-9, spec.duration_s - spec.warmup_s)
-        per_node = [(self.control_bytes(i) - control_start[i]) / measured_s
-                    for i in range(self.count)]
-        hops = [self._hops(i) if self.alive[i] and not self.is_gateway[i] else None
-                for i in range(self.count)]
-        oracle = self._oracle_hops()
-        pairs = [(h, oracle[i]) for i, h in enumerate(hops)
-                 if h is not None and oracle.get(i, 0) > 0]
-        stretch = (sum(h for h, _ in pairs) / sum(o for _, o in pairs)) if pairs else None
-        loads = [self.gateway_deliveries[g] for g in self.gateways]
-        mean_load = sum(loads) / len(loads) if loads else 0.0
-        load_cv = (float(np.std(loads)) / mean_load) if mean_load > 0 else None
-        chosen = []
-        for i in range(self.count):
-            gw = self.nodes[i].best_gateway() if self.alive[i] else None
-            chosen.append(self.index[gw] if gw is not None else None)
-        airtime = self._airtime_cells()
+            gw = node.best_gateway()
+            chosen.append(index[gw] if gw is not None else None)
+            routes.append({index.get(r.gw, -1): index.get(r.next_hop, -1)
+                           for r in node.gateways.entries()})
         reach = self._reachable_now()  # at the very end, as on_at_end
-        metrics: dict[str, float | int | None] = {
-            "nodes": self.count,
-            "gateways": len(self.gateways),
-            "sim_s": spec.duration_s,
-            "wall_s": round(wall_s, 3),
-            "reachable_fraction": len(reach) / self.count,
-            "delivery_ratio_gateway": self.packets.ratio(packets.INTERNET),
-            "delivery_ratio_p2p": self.packets.ratio(packets.P2P),
-            "latency_ms_p50": percentile(self.packets.latencies_ms, 50),
-            "latency_ms_p95": percentile(self.packets.latencies_ms, 95),
-            "mean_hops": (sum(h for h, _ in pairs) / len(pairs)) if pairs else None,
-            "stretch_vs_oracle": stretch,
-            "control_bytes_per_node_s": sum(per_node) / self.count,
-            "airtime_util_p95": percentile([u for _, _, u in airtime], 95),
-            "convergence_s": self.convergence_s,
-            "failover_s": max(self.failover_s) if self.failover_s else None,
-            "gateway_load_cv": load_cv,
-            "loops": self.loops(),
-            "rx_dropped_per_node_min": (self.receivers.dropped - self._rx_dropped_start)
-            / self.count / (measured_s / 60),
-        }
-        if spec.group_messages_per_min > 0:
-            metrics["delivery_ratio_group"] = self.packets.ratio(packets.GROUP)
-        if any(cut.at_s + cut.duration_s < spec.duration_s for cut in spec.power_cuts):
-            # The slowest cut; None when one had not recovered by the end (or none had bulbs
-            # that could recover: no path of good links to a working gateway).
-            done = [t for t in self.recovery_s if t is not None]
-            recovered = self.recovery_s and len(done) == len(self.recovery_s)
-            metrics["recovery_s"] = max(done) if recovered else None
-        return RunResult(
-            scenario=spec.name, seed=spec.seed, metrics=metrics,
-            positions_m=[(float(x), float(y)) for x, y in self.positions_m],
-            is_gateway=list(self.is_gateway), on_at_end=list(self.alive),
+        local = self.local_nodes
+        return Outcome(
+            part=self.part.index, local=list(local), wall_s=wall_s,
+            control_start=control_start,
+            control_end=[self.control_bytes(i) for i in local],
+            chosen=chosen, routes=routes,
+            airtime_used_s=[self.medium.airtime_used_s[i] for i in local],
+            frames_in=sum(sum(self.nodes[i].stats.frames_in) for i in local),
+            peak_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            transmissions_measured=self.medium.transmissions - air_start[0],
+            airtime_measured_s=sum(self.medium.airtime_used_s) - air_start[1],
+            ledger=self.packets, arrivals=self.arrivals,
+            gateway_deliveries={g: n for g, n in self.gateway_deliveries.items()
+                                if self.local[g]},
+            timeline=self.timeline,
+            rx_dropped_measured=self.receivers.dropped - rx_dropped_start,
+            convergence_s=self.convergence_s, failover_s=self.failover_s,
+            recovery_s=self.recovery_s,
+            on_at_end=list(self.alive),
             reachable_at_end=[i in reach for i in range(self.count)],
-            chosen_gateway=chosen, hops=hops,
-            control_bytes_per_node_s=per_node, latencies_ms=self.packets.latencies_ms,
-            timeline=self.timeline, airtime=airtime, events=sorted(self.events,
-                                                                   key=lambda e: e.t_s))
-
-    def _airtime_cells(self, cell_m: float = 100.0) -> list[tuple[float, float, float]]:
-        cells: dict[tuple[int, int], float] = {}
-        for i, (x, y) in enumerate(self.positions_m.tolist()):
-            key = (int(x // cell_m), int(y // cell_m))
-            cells[key] = cells.get(key, 0.0) + float(self.medium.airtime_used_s[i])
-        return [((cx + 0.5) * cell_m, (cy + 0.5) * cell_m, used / self.spec.duration_s)
-                for (cx, cy), used in cells.items()]
+            oracle_hops=self._good_hops(self._working_gateways()),
+            events=self.events)

@@ -188,6 +188,12 @@ class Medium:
                 self.deliver(dst, i, frame, rssi[pos])
             # The sender hears the ACK unless something else it hears is still on the air.
             acked = self.rx_end[i] <= ack_start and self.rng.random() < prr[pos]
+        self._settle(i, dst, frame, attempt, taken_in, acked, hold)
+
+    def _settle(self, i: int, dst: int, frame: bytes, attempt: int, taken_in: bool,
+                acked: bool, hold: float) -> None:
+        """Rule 3, at the sender once it knows whether its unicast was acknowledged: report
+        it, or retry after the NAV (hold) and a backoff."""
         if acked:
             self.verdict(i, dst, True, frame)
             self._next_frame(i)
@@ -195,7 +201,7 @@ class Medium:
         if attempt < self.retries and self.on[i]:
             self.queues[i].appendleft((dst, frame, attempt + 1, taken_in))
             backoff = DIFS_S + self.rng.randrange(contention_window(attempt + 1)) * SLOT_S
-            call_later(self.env, hold - now + backoff, self._try, i)
+            call_later(self.env, max(0.0, hold - self.env.now) + backoff, self._try, i)
             return
         self.verdict(i, dst, False, frame)
         self._next_frame(i)

@@ -80,6 +80,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "gateways": ("bulbs", "bulbs with an internet uplink"),
     "sim_s": ("s", "simulated time"),
     "wall_s": ("s", "wall-clock time the run took"),
+    "workers": ("processes", "processes the city was split between (1: the exact run)"),
     "reachable_fraction": ("fraction", "bulbs with a path of good links (PRR ≥ 0.5) to a "
                            "working gateway at the end, in the true link graph"),
     "delivery_ratio_gateway": ("fraction", "internet packets delivered / sent by reachable "

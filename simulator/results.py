@@ -33,6 +33,7 @@ REQUIRED_METRICS: tuple[str, ...] = (
     "gateways",
     "sim_s",
     "wall_s",
+    "workers",
     "reachable_fraction",
     "delivery_ratio_gateway",
     "delivery_ratio_p2p",

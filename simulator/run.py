@@ -15,6 +15,9 @@ Rules kept here:
    a run has).
    With a baseline, the main run fills the first half of the progress bar, the baseline the
    second.
+5. A run on several workers splits the city between processes (parallel.py); its figures
+   differ from a run on one by what border.py says about the border, and are the same for
+   the same seed and number of workers. Baselines run on one.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 from . import layouts
 from .engine import GatewayFailure, PowerCut, SimSpec, Simulation
 from .flooding import frame_bytes_on_air, run_flooding
+from .outcome import Outcome, merge
+from .parallel import run_parts
 from .radio import RadioParams
 from .results import ROUTED_BYTES_METRIC, RunResult, write_outputs
 from .scenario import Scenario
@@ -93,49 +98,46 @@ def spec_of(scenario: Scenario, layout: layouts.Layout) -> SimSpec:
 
 def simulation_of(scenario: Scenario,
                   progress: Callable[[float], None] | None = None) -> Simulation:
+    spec, positions_m, gateways = _setup(scenario)
+    return Simulation(spec, positions_m, gateways, progress)
+
+
+def _setup(scenario: Scenario) -> tuple[SimSpec, np.ndarray, list[int]]:
     layout = build_layout(scenario)
     gateways = place_gateways(layout, scenario.gateways.gateways_for(len(layout)),
                               scenario.scenario.seed)
-    return Simulation(spec_of(scenario, layout), layout.positions_m, gateways, progress)
+    return spec_of(scenario, layout), layout.positions_m, gateways
 
 
 def run_scenario(scenario: Scenario, out_dir: Path | None = None,
-                 progress: Callable[[float], None] | None = None) -> RunResult:
-    """Run the scenario (and its baselines, rule 4); write the outputs into out_dir if given."""
+                 progress: Callable[[float], None] | None = None,
+                 workers: int = 1) -> RunResult:
+    """Run the scenario (and its baselines, rule 4) on `workers` processes (rule 5); write
+    the outputs into out_dir if given."""
     flooding = scenario.baselines.flooding
     main_progress, baseline_progress = progress, None
     if progress is not None and flooding:
         main_progress = _part_of(progress, 0.0, 0.5)
         baseline_progress = _part_of(progress, 0.5, 0.5)
-    sim = simulation_of(scenario, main_progress)
-    routed_bytes = _watch_bytes(sim) if flooding else None
-    result = sim.run()
+    spec, positions_m, gateways = _setup(scenario)
+    if workers == 1:
+        outcomes = [Simulation(spec, positions_m, gateways, main_progress).run_part()]
+        result = merge(spec, positions_m, gateways, outcomes)
+    else:
+        result, outcomes = run_parts(spec, positions_m, gateways, workers, main_progress)
     if flooding:
-        result.metrics.update(run_flooding(sim.spec, sim.positions_m, sim.gateways,
-                                           baseline_progress))
-        result.metrics[ROUTED_BYTES_METRIC] = routed_bytes() if routed_bytes else None
+        result.metrics.update(run_flooding(spec, positions_m, gateways, baseline_progress))
+        result.metrics[ROUTED_BYTES_METRIC] = _routed_bytes(spec, len(positions_m), outcomes)
     if out_dir is not None:
         write_outputs(result, out_dir)
     return result
 
 
-def _watch_bytes(sim: Simulation) -> Callable[[], float]:
-    """Rule 4: note the medium's use at the end of warmup; the returned function gives the
-    frame bytes per bulb per second sent since (call it after the run)."""
-    medium, spec = sim.medium, sim.spec
-    start = [0, 0.0]
-
-    def note(_event: object) -> None:
-        start[:] = [medium.transmissions, sum(medium.airtime_used_s)]
-
-    sim.env.timeout(spec.warmup_s).callbacks.append(note)
-
-    def per_node_s() -> float:
-        sent = frame_bytes_on_air(medium.transmissions - int(start[0]),
-                                  sum(medium.airtime_used_s) - start[1], spec.radio)
-        return sent / max(1e-9, spec.duration_s - spec.warmup_s) / max(1, sim.count)
-
-    return per_node_s
+def _routed_bytes(spec: SimSpec, count: int, outcomes: list[Outcome]) -> float:
+    """Rule 4: the frame bytes per bulb per second the routed run sent after warmup."""
+    sent = frame_bytes_on_air(sum(o.transmissions_measured for o in outcomes),
+                              sum(o.airtime_measured_s for o in outcomes), spec.radio)
+    return sent / max(1e-9, spec.duration_s - spec.warmup_s) / max(1, count)
 
 
 def _part_of(progress: Callable[[float], None], start: float,

@@ -30,12 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", default="out/sim", metavar="DIR")
     run.add_argument("--seed", type=int)
     run.add_argument("--osm", metavar="FILE", help="OpenStreetMap extract for kind = osm")
+    run.add_argument("--workers", type=_workers, default=1, metavar="N", help=_WORKERS_HELP)
     bench = sub.add_parser("bench", help="wall time and overhead of a synthetic city")
     bench.add_argument("--nodes", type=_node_counts, default=[1000], metavar="N[,N...]",
                        help="bulbs; several sizes run one after another, each in a process of "
                        "its own, and their cost per bulb-minute is compared with the first's")
     bench.add_argument("--minutes", type=float, default=10.0)
     bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--workers", type=_workers, default=1, metavar="N", help=_WORKERS_HELP)
     bench.add_argument("--json", action="store_true")
     sweep = sub.add_parser("sweep", help="run a scenario over parameter values and seeds")
     sweep.add_argument("scenario", metavar="SCENARIO.toml")
@@ -44,6 +46,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sweep.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a Dask scheduler")
     sweep.add_argument("--out", default="out/sweep", metavar="DIR")
     sweep.add_argument("--osm", metavar="FILE")
+
+
+_WORKERS_HELP = ("processes to split the city between, one per core (default 1: the exact "
+                 "run; docs/simulator.md says what a split changes)")
+
+
+def _workers(text: str) -> int:
+    from meshbulb_sim.parallel import usable_workers
+
+    try:
+        workers = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of processes, got {text!r}") from None
+    cores = usable_workers()
+    if not 1 <= workers <= cores:
+        raise argparse.ArgumentTypeError(
+            f"{workers}: between 1 and {cores}, the cores this machine lets the run use (each "
+            "worker keeps a core busy while it waits for the others)")
+    return workers
 
 
 def _node_counts(text: str) -> list[int]:
@@ -114,7 +135,7 @@ def _run(args: argparse.Namespace) -> int:
     out = _output_dir(args.out)
     progress = _Progress(f"sim {scenario.scenario.name}")
     try:
-        result = run_scenario(scenario, out, progress)
+        result = run_scenario(scenario, out, progress, args.workers)
     except OsmError as e:
         raise ToolError(str(e)) from None
     finally:
@@ -150,6 +171,8 @@ def python_build() -> str:
 def _bench(args: argparse.Namespace) -> int:
     from meshbulb_sim.engine import SimSpec, Simulation
     from meshbulb_sim.layouts import grid
+    from meshbulb_sim.outcome import merge
+    from meshbulb_sim.parallel import run_parts
     from meshbulb_sim.run import place_gateways
 
     if args.minutes <= 0:
@@ -166,8 +189,12 @@ def _bench(args: argparse.Namespace) -> int:
     loop_before_ms = reference_loop_ms()
     started = time.perf_counter()
     try:
-        sim = Simulation(spec, layout.positions_m, gateways, progress)
-        result = sim.run()
+        if args.workers == 1:
+            outcomes = [Simulation(spec, layout.positions_m, gateways, progress).run_part()]
+            result = merge(spec, layout.positions_m, gateways, outcomes)
+        else:
+            result, outcomes = run_parts(spec, layout.positions_m, gateways, args.workers,
+                                         progress)
     finally:
         progress.done()
     wall_s = time.perf_counter() - started
@@ -175,14 +202,20 @@ def _bench(args: argparse.Namespace) -> int:
     bulb_minutes = nodes * args.minutes
     # Frames the cores took in (no bulb reboots in a bench): the work a bulb-minute holds, so
     # that a layout with fewer neighbours per bulb (a small grid's edges) is seen for what it is.
-    received = sum(sum(node.stats.frames_in) for node in sim.nodes)
-    figures = {"nodes": nodes, "minutes": args.minutes, "wall_s": round(wall_s, 2),
+    received = sum(o.frames_in for o in outcomes)
+    # Peak memory of every process of the run, added up (pages a worker shares with the
+    # parent since the fork count twice, so this is an upper bound).
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if args.workers > 1:
+        peak_kb += sum(o.peak_rss_kb for o in outcomes)
+    figures = {"nodes": nodes, "minutes": args.minutes, "workers": args.workers,
+               "wall_s": round(wall_s, 2),
                "wall_us_per_bulb_minute": round(wall_s * 1e6 / bulb_minutes, 1),
                "receptions_per_bulb_minute": round(received / bulb_minutes, 1),
                "wall_us_per_reception": round(wall_s * 1e6 / max(1, received), 2),
                "control_bytes_per_node_s": result.metrics["control_bytes_per_node_s"],
                "delivery_ratio_gateway": result.metrics["delivery_ratio_gateway"],
-               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+               "peak_rss_mb": round(peak_kb / 1024),
                # The bulb model behind the figures: runs before 869f53f had no receive path.
                "frame_processing_us": spec.frame_processing_us,
                "heap": heap_in_use(),
@@ -209,7 +242,8 @@ def _bench_sizes(args: argparse.Namespace) -> int:
     runs: list[dict[str, Any]] = []
     for nodes in args.nodes:
         command = [sys.executable, "-m", "meshbulb_tools.cli", "sim", "bench", "--nodes",
-                   str(nodes), "--minutes", str(args.minutes), "--seed", str(args.seed), "--json"]
+                   str(nodes), "--minutes", str(args.minutes), "--seed", str(args.seed),
+                   "--workers", str(args.workers), "--json"]
         proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
         if proc.returncode != 0:
             raise ToolError(f"the {nodes}-bulb run failed (exit code {proc.returncode})")
@@ -223,7 +257,7 @@ def _bench_sizes(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"runs": runs}))
         return 0
-    print(f"on {first['python']}")
+    print(f"on {first['python']}, {first['workers']} worker(s)")
     print(f"{'bulbs':>8} {'wall s':>9} {'us/bulb-min':>12} {'x first':>8} {'control B/s':>12} "
           f"{'x first':>8} {'delivery':>9} {'peak MB':>8} {'loop ms before/after':>21}")
     for run in runs:

@@ -75,6 +75,7 @@ def synthetic(n_nodes: int, seed: int = 7, n_gateways: int | None = None) -> Run
         "gateways": g,
         "sim_s": 600.0,
         "wall_s": 12.345,
+        "workers": 1,
         "reachable_fraction": 1 - float(unreachable.mean()),
         "delivery_ratio_gateway": 0.9317,
         "delivery_ratio_p2p": None,

@@ -1,0 +1,177 @@
+"""One city on several processes: each runs a strip of it (parts.py) and they swap what
+crosses the border (border.py) every WINDOW_S of simulated time.
+
+Rules kept here:
+1. Each worker is a forked process with its own simpy queue, its own Simulation of its part
+   and its own seeded draws; the parent waits for their outcomes and merges them
+   (outcome.py).
+2. Every WINDOW_S of simulated time each worker stops and swaps its border records with every
+   other worker over a socket pair, in the order of their indices. A swap writes and reads at
+   once, so two workers with more to say than a socket buffers never wait on each other.
+3. WINDOW_S is a bulb's frame processing time by default (receiver.py, 2 ms): a frame from
+   across the border arrives at most that late, about what the bulb then takes to act on it.
+4. A worker that fails takes the run with it: the parent reports which part failed and why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import socket
+import struct
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from .border import BorderMedium, Record
+from .engine import SimSpec, Simulation
+from .outcome import Outcome, merge
+from .parts import Part, split_city
+from .results import RunResult
+
+WINDOW_S = 0.002
+_LENGTH = struct.Struct(">Q")
+
+
+class WorkerError(RuntimeError):
+    """A part of a parallel run failed."""
+
+
+class Channel:
+    """One end of a socket pair to another worker, with what has been read past the last
+    message (the other end may already have sent its next one)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)  # rule 2: each worker has a core of its own, so it spins
+        self.sock = sock
+        self.pending = bytearray()
+
+    def swap(self, payload: bytes) -> bytes:
+        """Rule 2: send payload to the other end while reading what it sends; return that."""
+        sock = self.sock
+        out = memoryview(_LENGTH.pack(len(payload)) + payload)
+        sent = 0
+        got = self.pending
+        need = _LENGTH.size
+        while True:
+            if need == _LENGTH.size and len(got) >= need:
+                need += _LENGTH.unpack_from(got)[0]
+            if sent == len(out) and len(got) >= need:
+                break
+            if sent < len(out):
+                with contextlib.suppress(BlockingIOError):
+                    sent += sock.send(out[sent:])
+            if len(got) < need:
+                try:
+                    chunk = sock.recv(max(65536, need - len(got)))
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    raise ConnectionError("the other part of the run went away")
+                got += chunk
+        message = bytes(got[_LENGTH.size:need])
+        del got[:need]
+        return message
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _windows(sim: Simulation, peers: list[Channel],
+             window_s: float) -> Callable[[float], None]:
+    """Rule 2: an advance() for Simulation.run_part that swaps border records every window."""
+    medium = sim.medium
+    assert isinstance(medium, BorderMedium)
+    env = sim.env
+    step = [1]
+
+    def advance(until_s: float) -> None:
+        while step[0] * window_s <= until_s:
+            t_s = step[0] * window_s
+            if t_s > env.now:
+                env.run(until=t_s)
+            records: list[Record] = medium.outbox
+            medium.outbox = []
+            payload = pickle.dumps(records, pickle.HIGHEST_PROTOCOL)
+            for peer in peers:
+                medium.apply(pickle.loads(peer.swap(payload)))
+            step[0] += 1
+        if until_s > env.now:
+            env.run(until=until_s)
+
+    return advance
+
+
+def _work(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], part: Part,
+          ends: list[socket.socket], others: list[socket.socket], result: Connection,
+          window_s: float, progress: Callable[[float], None] | None) -> None:
+    for end in others:  # so that a worker that dies is seen to go away (rule 4)
+        end.close()
+    peers = [Channel(end) for end in ends]
+    try:
+        sim = Simulation(spec, positions_m, gateways, progress, part)
+        outcome: Any = sim.run_part(_windows(sim, peers, window_s))
+    except BaseException:  # rule 4: whatever it was, the parent must hear of it
+        outcome = WorkerError(f"part {part.index} of {part.parts}:\n{traceback.format_exc()}")
+    finally:
+        for peer in peers:
+            peer.close()
+    result.send(outcome)
+    result.close()
+
+
+def run_parts(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], workers: int,
+              progress: Callable[[float], None] | None = None,
+              window_s: float | None = None) -> tuple[RunResult, list[Outcome]]:
+    """Run the city on `workers` processes; the merged result and each part's outcome."""
+    if workers < 2:
+        raise ValueError(f"a parallel run needs at least 2 workers, got {workers}")
+    window = window_s if window_s is not None else max(1e-4, spec.frame_processing_us / 1e6)
+    parts = split_city(positions_m, workers)
+    links: dict[tuple[int, int], tuple[socket.socket, socket.socket]] = {
+        (a, b): socket.socketpair() for a in range(workers) for b in range(a + 1, workers)}
+    context = multiprocessing.get_context("fork")
+    results: list[Connection] = []
+    processes = []
+    for part in parts:
+        k = part.index
+        ends = [links[(min(k, o), max(k, o))][0 if k < o else 1]
+                for o in range(workers) if o != k]
+        others = [end for pair in links.values() for end in pair if end not in ends]
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_work, name=f"meshbulb-part-{k}",
+            args=(spec, positions_m, gateways, part, ends, others, send, window,
+                  progress if k == 0 else None))
+        process.start()
+        send.close()
+        results.append(receive)
+        processes.append(process)
+    for a, b in links.values():
+        a.close()
+        b.close()
+    outcomes: list[Outcome] = []
+    failures: list[str] = []
+    for k, (receive, process) in enumerate(zip(results, processes, strict=True)):
+        try:
+            got = receive.recv()
+        except EOFError:
+            got = WorkerError(f"part {k} of {workers} exited with code {process.exitcode}")
+        if isinstance(got, WorkerError):
+            failures.append(str(got))
+        else:
+            outcomes.append(got)
+        process.join()
+    if failures:
+        raise WorkerError("\n".join(failures))
+    return merge(spec, positions_m, gateways, outcomes), outcomes
+
+
+def usable_workers() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))
