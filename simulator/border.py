@@ -6,14 +6,14 @@ Rules kept here:
 1. Each part's Medium holds the links among its own bulbs only. A transmission by one of its
    bulbs that has neighbours in another part is also written to `outbox` as a record
    (TX, start, sender, addressee or -1, frame, airtime, hold, attempt, taken in).
-2. The parts run in windows of simulated time and swap their outboxes at the end of each
-   (parallel.py). A part applies the records it receives at that moment, the window's end:
-   for each of its bulbs that hears the sender, the air is busy until the record's hold; the
-   frame is lost there if that bulb was sending when it began, or if another frame was
-   reaching it then (and that frame, if still on the air, is lost too); it blocks frames that
-   start reaching that bulb before its end. At its end, or at once if that has passed, it is
-   delivered as rule 1 of medium.py says. So a frame from across the border arrives up to a
-   window late, and carrier sense does not hear it until then.
+2. The parts run in windows of simulated time and swap their outboxes (parallel.py). A part
+   applies the records it receives when it gets them, at the end of one of its windows: for
+   each of its bulbs that hears the sender, the air is busy until the record's hold; the
+   frame is lost there if that bulb's latest transmission overlapped it, or the reception
+   it had latest did (and that frame, if still on the air, is lost too); it blocks frames
+   that start reaching that bulb before its end. At its end, or at once if that has passed,
+   it is delivered as rule 1 of medium.py says. So a frame from across the border arrives
+   late by up to what parallel.py allows, and carrier sense does not hear it until then.
 3. A unicast across the border is decided by the addressee's part: delivery, the ACK on its
    own side of the air, and whether the sender hears the ACK (drawn with the link's PRR, as
    the sender's own air is not known there). The verdict goes back as (VERDICT, sender,
@@ -78,6 +78,9 @@ class BorderMedium(Medium):
                      for k, j in enumerate(near) if local[j]]
             if heard:
                 self.heard_by[i] = heard
+        count = len(local)
+        self.tx_from = [0.0] * count  # start of the latest own transmission
+        self.rx_from = [0.0] * count  # start of the reception that ends at rx_end
         self.outbox: list[Record] = []
         self._awaiting: dict[int, tuple[int, bytes, int]] = {}  # sender: (dst, frame, attempt)
 
@@ -86,9 +89,15 @@ class BorderMedium(Medium):
     def _transmit(self, i: int, dst: int | None, frame: bytes, attempt: int,
                   taken_in: bool) -> None:
         super()._transmit(i, dst, frame, attempt, taken_in)
+        now = self.env.now
+        tx = self._next_tx - 1
+        self.tx_from[i] = now
+        rx_tx, rx_from = self.rx_tx, self.rx_from
+        for j in self.links.neighbours[i]:
+            if rx_tx[j] == tx:
+                rx_from[j] = now
         if self.crosses[i]:
             duration = airtime_s(len(frame), self.params)
-            now = self.env.now
             hold = now + duration + (0.0 if dst is None else self.ack_s)
             self.outbox.append((TX, now, i, -1 if dst is None else dst, frame, duration, hold,
                                 attempt, taken_in))
@@ -125,13 +134,14 @@ class BorderMedium(Medium):
         self._next_tx += 1
         busy_until, tx_until, rx_end, rx_tx = (self.busy_until, self.tx_until, self.rx_end,
                                                self.rx_tx)
+        tx_from, rx_from = self.tx_from, self.rx_from
         lost: set[int] = set()
         for j, _prr, _rssi in self.heard_by.get(i, ()):
             if busy_until[j] < hold:
                 busy_until[j] = hold
-            if tx_until[j] > start:
+            if tx_until[j] > start and tx_from[j] < end:
                 lost.add(j)
-            elif rx_end[j] > start:
+            elif rx_end[j] > start and rx_from[j] < end:
                 if rx_tx[j] >= 0 and rx_end[j] > now:  # still on the air: it is lost too
                     self.collided.setdefault(rx_tx[j], set()).add(j)
                 lost.add(j)
@@ -139,6 +149,7 @@ class BorderMedium(Medium):
             if rx_end[j] < end:
                 rx_end[j] = end
                 rx_tx[j] = tx
+                rx_from[j] = start
         self.collided[tx] = lost
         call_later(self.env, max(0.0, end - now), self._arrived, tx, i, dst, frame, attempt,
                    taken_in)

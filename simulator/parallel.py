@@ -5,17 +5,22 @@ Rules kept here:
 1. Each worker is a forked process with its own simpy queue, its own Simulation of its part
    and its own seeded draws; the parent waits for their outcomes and merges them
    (outcome.py).
-2. Every WINDOW_S of simulated time each worker stops and swaps its border records with every
-   other worker over a socket pair, in the order of their indices. A swap writes and reads at
-   once, so two workers with more to say than a socket buffers never wait on each other.
-3. WINDOW_S is a bulb's frame processing time by default (receiver.py, 2 ms): a frame from
-   across the border arrives at most that late, about what the bulb then takes to act on it.
+2. Every window of simulated time (a bulb's frame processing time, receiver.py: 2 ms by
+   default) each worker stops, writes its border records to every other worker and reads
+   theirs, in the order of the workers' indices. It reads the records of LAG_WINDOWS windows
+   before, not of the window just run: a worker waits for another only when that one is
+   more than LAG_WINDOWS windows behind, so the two need not finish every window together.
+   A swap writes and reads at once, so two workers with more to say than a socket buffers
+   never wait on each other; a worker spins while it waits, as each has a core of its own.
+3. So a frame from across the border reaches a part at most (1 + LAG_WINDOWS) windows after
+   it began: 4 ms by default, two frames' processing time.
 4. A worker that fails takes the run with it: the parent reports which part failed and why.
+5. What a worker reads depends only on the other workers' simulated windows, never on how
+   fast they ran: the same seed and number of workers give the same run.
 """
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import pickle
@@ -34,7 +39,7 @@ from .outcome import Outcome, merge
 from .parts import Part, split_city
 from .results import RunResult
 
-WINDOW_S = 0.002
+LAG_WINDOWS = 1
 _LENGTH = struct.Struct(">Q")
 
 
@@ -64,8 +69,12 @@ class Channel:
             if sent == len(out) and len(got) >= need:
                 break
             if sent < len(out):
-                with contextlib.suppress(BlockingIOError):
+                try:
                     sent += sock.send(out[sent:])
+                except BlockingIOError:
+                    pass
+                except (BrokenPipeError, ConnectionResetError):
+                    raise ConnectionError("the other part of the run went away") from None
             if len(got) < need:
                 try:
                     chunk = sock.recv(max(65536, need - len(got)))
@@ -78,17 +87,25 @@ class Channel:
         del got[:need]
         return message
 
+    def post(self, payload: bytes) -> None:
+        """Send a short message without reading (it fits the socket's buffer)."""
+        self.sock.sendall(_LENGTH.pack(len(payload)) + payload)
+
     def close(self) -> None:
         self.sock.close()
 
 
-def _windows(sim: Simulation, peers: list[Channel],
-             window_s: float) -> Callable[[float], None]:
+def _windows(sim: Simulation, peers: list[Channel], window_s: float,
+             lag: int) -> Callable[[float], None]:
     """Rule 2: an advance() for Simulation.run_part that swaps border records every window."""
     medium = sim.medium
     assert isinstance(medium, BorderMedium)
     env = sim.env
     step = [1]
+    nothing = pickle.dumps([], pickle.HIGHEST_PROTOCOL)
+    for peer in peers:
+        for _ in range(lag):
+            peer.post(nothing)
 
     def advance(until_s: float) -> None:
         while step[0] * window_s <= until_s:
@@ -109,13 +126,13 @@ def _windows(sim: Simulation, peers: list[Channel],
 
 def _work(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], part: Part,
           ends: list[socket.socket], others: list[socket.socket], result: Connection,
-          window_s: float, progress: Callable[[float], None] | None) -> None:
+          window_s: float, lag: int, progress: Callable[[float], None] | None) -> None:
     for end in others:  # so that a worker that dies is seen to go away (rule 4)
         end.close()
     peers = [Channel(end) for end in ends]
     try:
         sim = Simulation(spec, positions_m, gateways, progress, part)
-        outcome: Any = sim.run_part(_windows(sim, peers, window_s))
+        outcome: Any = sim.run_part(_windows(sim, peers, window_s, lag))
     except BaseException:  # rule 4: whatever it was, the parent must hear of it
         outcome = WorkerError(f"part {part.index} of {part.parts}:\n{traceback.format_exc()}")
     finally:
@@ -127,7 +144,8 @@ def _work(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], part: Par
 
 def run_parts(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], workers: int,
               progress: Callable[[float], None] | None = None,
-              window_s: float | None = None) -> tuple[RunResult, list[Outcome]]:
+              window_s: float | None = None,
+              lag: int = LAG_WINDOWS) -> tuple[RunResult, list[Outcome]]:
     """Run the city on `workers` processes; the merged result and each part's outcome."""
     if workers < 2:
         raise ValueError(f"a parallel run needs at least 2 workers, got {workers}")
@@ -146,7 +164,7 @@ def run_parts(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], worke
         receive, send = context.Pipe(duplex=False)
         process = context.Process(
             target=_work, name=f"meshbulb-part-{k}",
-            args=(spec, positions_m, gateways, part, ends, others, send, window,
+            args=(spec, positions_m, gateways, part, ends, others, send, window, lag,
                   progress if k == 0 else None))
         process.start()
         send.close()
