@@ -33,6 +33,14 @@ Rules kept here:
    ESP-NOW's receive buffer while the bulb's CPU is busy (and is dropped when the buffer is
    full), reaches the core when the CPU takes it in, and what the core then asks for (a
    transmission, a delivery) happens frame_processing_us later. Gateways have the same path.
+8. A city split between processes (parallel.py) runs one Simulation per part. Only the
+   part's bulbs are booted, driven and send traffic; the others are known by their links,
+   whether they are on and whether their uplink works (for the true link graph of rule 3).
+   Churn draws from a generator of its own, alike in every part, so every part switches the
+   same bulbs; traffic and the air draw from the part's own. A packet carries its id in its
+   part's ledger and that part's index; a part whose bulb takes in another part's packet
+   notes an Arrival for the merge (outcome.py). Convergence, failover and recovery are
+   measured over the part's own bulbs. With one part all of this is the plain run.
 """
 
 from __future__ import annotations

@@ -5,15 +5,22 @@ Rules kept here:
 1. Each worker is a forked process with its own simpy queue, its own Simulation of its part
    and its own seeded draws; the parent waits for their outcomes and merges them
    (outcome.py).
-2. Every window of simulated time (a bulb's frame processing time, receiver.py: 2 ms by
-   default) each worker stops, writes its border records to every other worker and reads
-   theirs, in the order of the workers' indices. It reads the records of LAG_WINDOWS windows
-   before, not of the window just run: a worker waits for another only when that one is
-   more than LAG_WINDOWS windows behind, so the two need not finish every window together.
+2. Every WINDOW_S of simulated time each worker stops, writes its border records to every
+   other worker and reads theirs, in the order of the workers' indices. It reads the records
+   of LAG_WINDOWS windows before, not of the window just run: a worker waits for another
+   only when that one is more than LAG_WINDOWS windows behind, so the two need not finish
+   every window together.
    A swap writes and reads at once, so two workers with more to say than a socket buffers
-   never wait on each other; a worker spins while it waits, as each has a core of its own.
+   never wait on each other. A worker spins while it waits, as each has a core of its own
+   (a pipe wakes a sleeping process tens of microseconds late, and there are 150,000 windows
+   in 10 simulated minutes); after _SPINS polls it sleeps on the socket instead.
 3. So a frame from across the border reaches a part at most (1 + LAG_WINDOWS) windows after
-   it began: 4 ms by default, two frames' processing time.
+   it began: 8 ms, about what a frame takes to cross two hops (a bulb's 2 ms of processing,
+   its airtime and backoff at each). Shorter windows cost more than they bring: 10,000 bulbs
+   x 10 simulated minutes on two workers took 60.5 s with 2 ms windows read one late, 57.8 s
+   and 57.9 s read two and three late, 53.0 s four late, and 52.1 s with 4 ms windows read
+   one late (on one worker about 78 s). Half of what a worker loses is waiting for the
+   other: the work of a window is a handful of frames, and which part gets more is chance.
 4. A worker that fails takes the run with it: the parent reports which part failed and why.
 5. What a worker reads depends only on the other workers' simulated windows, never on how
    fast they ran: the same seed and number of workers give the same run.
@@ -24,6 +31,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import select
 import socket
 import struct
 import traceback
@@ -39,8 +47,10 @@ from .outcome import Outcome, merge
 from .parts import Part, split_city
 from .results import RunResult
 
+WINDOW_S = 0.004
 LAG_WINDOWS = 1
 _LENGTH = struct.Struct(">Q")
+_SPINS = 2000  # polls of a socket before a waiting worker sleeps on it instead
 
 
 class WorkerError(RuntimeError):
@@ -63,26 +73,35 @@ class Channel:
         sent = 0
         got = self.pending
         need = _LENGTH.size
+        idle = 0
         while True:
             if need == _LENGTH.size and len(got) >= need:
                 need += _LENGTH.unpack_from(got)[0]
             if sent == len(out) and len(got) >= need:
                 break
+            idle += 1
             if sent < len(out):
                 try:
-                    sent += sock.send(out[sent:])
+                    moved = sock.send(out[sent:])
                 except BlockingIOError:
-                    pass
+                    moved = 0
                 except (BrokenPipeError, ConnectionResetError):
                     raise ConnectionError("the other part of the run went away") from None
+                sent += moved
+                idle = 0 if moved else idle
             if len(got) < need:
                 try:
                     chunk = sock.recv(max(65536, need - len(got)))
                 except BlockingIOError:
-                    continue
-                if not chunk:
-                    raise ConnectionError("the other part of the run went away")
-                got += chunk
+                    chunk = None
+                if chunk is not None:
+                    if not chunk:
+                        raise ConnectionError("the other part of the run went away")
+                    got += chunk
+                    idle = 0
+            if idle > _SPINS:  # rule 2: waited long, or shares a core: sleep until it moves
+                select.select([sock] if len(got) < need else [],
+                              [sock] if sent < len(out) else [], [], 0.01)
         message = bytes(got[_LENGTH.size:need])
         del got[:need]
         return message
@@ -149,7 +168,7 @@ def run_parts(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], worke
     """Run the city on `workers` processes; the merged result and each part's outcome."""
     if workers < 2:
         raise ValueError(f"a parallel run needs at least 2 workers, got {workers}")
-    window = window_s if window_s is not None else max(1e-4, spec.frame_processing_us / 1e6)
+    window = window_s if window_s is not None else WINDOW_S
     parts = split_city(positions_m, workers)
     links: dict[tuple[int, int], tuple[socket.socket, socket.socket]] = {
         (a, b): socket.socketpair() for a in range(workers) for b in range(a + 1, workers)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,28 @@ def test_sim_run_writes_metrics_csv_and_a_report(tmp_path: Path) -> None:
     for name in ("report.html", "timeline.csv", "nodes.csv", "latencies.csv"):
         assert (out / name).stat().st_size > 0, name
     assert "uplink fails" in (out / "report.html").read_text()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores for two workers")
+def test_sim_run_on_two_workers_says_so(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY)
+    out = tmp_path / "out"
+    proc = subprocess.run([MESHBULB, "sim", "run", str(scenario), "--out", str(out),
+                           "--workers", "2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["workers"] == 2 and metrics["nodes"] == 64 and metrics["loops"] == 0
+    assert metrics["delivery_ratio_gateway"] > 0.9 and metrics["failover_s"] is not None
+
+
+def test_sim_refuses_workers_it_has_no_cores_for() -> None:
+    cores = len(os.sched_getaffinity(0))
+    for workers in ("0", str(cores + 1), "two"):
+        proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "100", "--workers", workers],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and "--workers" in proc.stderr, workers
+        assert "Traceback" not in proc.stderr
 
 
 def test_sim_errors_name_the_problem(tmp_path: Path) -> None:
@@ -119,7 +142,7 @@ def test_sim_bench_prints_its_figures() -> None:
                            "--json"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert figures["nodes"] == 100 and figures["minutes"] == 1
+    assert figures["nodes"] == 100 and figures["minutes"] == 1 and figures["workers"] == 1
     assert figures["delivery_ratio_gateway"] > 0.9
     assert 0 < figures["control_bytes_per_node_s"] <= 30
     # Every bulb hears a few neighbours' HELLOs and route updates each minute.
