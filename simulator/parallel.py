@@ -121,10 +121,9 @@ def _windows(sim: Simulation, peers: list[Channel], window_s: float,
     assert isinstance(medium, BorderMedium)
     env = sim.env
     step = [1]
-    nothing = pickle.dumps([], pickle.HIGHEST_PROTOCOL)
     for peer in peers:
         for _ in range(lag):
-            peer.post(nothing)
+            peer.post(b"")
 
     def advance(until_s: float) -> None:
         while step[0] * window_s <= until_s:
@@ -132,10 +131,15 @@ def _windows(sim: Simulation, peers: list[Channel], window_s: float,
             if t_s > env.now:
                 env.run(until=t_s)
             records: list[Record] = medium.outbox
-            medium.outbox = []
-            payload = pickle.dumps(records, pickle.HIGHEST_PROTOCOL)
+            # Most windows have nothing to say: an empty message, not a pickled empty list.
+            payload = b""
+            if records:
+                medium.outbox = []
+                payload = pickle.dumps(records, pickle.HIGHEST_PROTOCOL)
             for peer in peers:
-                medium.apply(pickle.loads(peer.swap(payload)))
+                message = peer.swap(payload)
+                if message:
+                    medium.apply(pickle.loads(message))
             step[0] += 1
         if until_s > env.now:
             env.run(until=until_s)

@@ -142,3 +142,15 @@ def test_a_part_that_fails_fails_the_run_and_says_which(monkeypatch: pytest.Monk
     monkeypatch.setattr(Simulation, "run_part", broken)
     with pytest.raises(WorkerError, match=r"part 1 of 2(.|\n)*a bulb caught fire"):
         run_parts(spec, positions, gateways, 2)
+
+
+def test_three_workers_swap_with_each_other_in_turn() -> None:
+    """Strips 0 and 2 never share a border here, but every worker swaps with every other;
+    on a machine with fewer cores than workers, waiting workers sleep instead of spinning."""
+    spec, positions, gateways = _grid_spec(300, 1.0)
+    result, outcomes = run_parts(spec, positions, gateways, 3)
+    assert [o.part for o in outcomes] == [0, 1, 2]
+    assert sorted(i for o in outcomes for i in o.local) == list(range(300))
+    assert result.metrics["workers"] == 3 and result.metrics["loops"] == 0
+    delivered = result.metrics["delivery_ratio_gateway"]
+    assert delivered is not None and delivered >= 0.95
