@@ -430,37 +430,34 @@ class Simulation:
             return
         if port != _PORT_INTERNET or not self.is_gateway[at] or not (int(flags) & F_ANY_GW):
             return
-        if not mine:
-            self._uplink_remote(at, pid, part, len(payload))
+        if not mine:  # rule 8: its sender's ledger learns when it left, after the run
+            left_s = self._leave_uplink(at, len(payload))
+            if left_s is not None:
+                self.arrivals.append((packets.INTERNET, part, pid, at, left_s))
             return
         record = self.packets.internet_arrived(pid)
         if record is None:
             return
-        # Rule 6: the packet leaves through the gateway's uplink, in turn.
-        now_s = self.env.now
-        start_s = max(now_s, self._uplink_free_s[at])
-        if start_s - now_s > _UPLINK_QUEUE_S:
-            return  # the uplink's queue is full: the packet is lost
-        service_s = (len(payload) + _IP_OVERHEAD_BYTES) * 8 / (self.spec.uplink_kbit_s * 1000)
-        self._uplink_free_s[at] = start_s + service_s
-        self._uplink_busy_s[at] += service_s
+        left_s = self._leave_uplink(at, len(payload))
+        if left_s is None:
+            return
         _src, t_sent, counted = record
-        self.packets.internet_delivered(pid, (start_s + service_s - t_sent) * 1000)
+        self.packets.internet_delivered(pid, (left_s - t_sent) * 1000)
         if counted:
             self._bucket_delivered += 1
             self.gateway_deliveries[at] += 1
 
-    def _uplink_remote(self, at: int, pid: int, part: int, size: int) -> None:
-        """Rule 8: an internet packet from another part's bulb leaves through gateway `at`'s
-        uplink (rule 6); its sender's ledger learns when, after the run."""
+    def _leave_uplink(self, at: int, size_bytes: int) -> float | None:
+        """Rule 6: an internet packet leaves through gateway `at`'s uplink, in turn; when it
+        has left, or None when the uplink's queue is full and it is lost."""
         now_s = self.env.now
         start_s = max(now_s, self._uplink_free_s[at])
         if start_s - now_s > _UPLINK_QUEUE_S:
-            return
-        service_s = (size + _IP_OVERHEAD_BYTES) * 8 / (self.spec.uplink_kbit_s * 1000)
+            return None
+        service_s = (size_bytes + _IP_OVERHEAD_BYTES) * 8 / (self.spec.uplink_kbit_s * 1000)
         self._uplink_free_s[at] = start_s + service_s
         self._uplink_busy_s[at] += service_s
-        self.arrivals.append((packets.INTERNET, part, pid, at, start_s + service_s))
+        return start_s + service_s
 
     # --- dynamics ------------------------------------------------------------------------
 
