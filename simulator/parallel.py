@@ -2,9 +2,9 @@
 crosses the border (border.py) every WINDOW_S of simulated time.
 
 Rules kept here:
-1. Each worker is a forked process with its own simpy queue, its own Simulation of its part
-   and its own seeded draws; the parent waits for their outcomes and merges them
-   (outcome.py).
+1. The parent splits the city (parts.py). Each worker is a forked process with its own
+   simpy queue, its own Simulation of its part and its own seeded draws; the parent waits
+   for their outcomes and merges them (outcome.py).
 2. Every WINDOW_S of simulated time each worker stops, writes its border records to every
    other worker and reads theirs, in the order of the workers' indices. It reads the records
    of LAG_WINDOWS windows before, not of the window just run: a worker waits for another
@@ -24,10 +24,16 @@ Rules kept here:
 4. A worker that fails takes the run with it: the parent reports which part failed and why.
 5. What a worker reads depends only on the other workers' simulated windows, never on how
    fast they ran: the same seed and number of workers give the same run.
+6. A worker that has run its last window may still be written to: another, up to
+   LAG_WINDOWS windows behind, sends its last records, which nobody reads. So a worker that
+   is done shuts only its sending side and reads until every other has done the same; then
+   it closes. (Closing at once made a slower worker's last send fail, now and then, with
+   three workers on two cores.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -44,7 +50,7 @@ import numpy as np
 from .border import BorderMedium, Record
 from .engine import SimSpec, Simulation
 from .outcome import Outcome, merge
-from .parts import Part, split_city
+from .parts import Part, bulb_work, split_city
 from .results import RunResult
 
 WINDOW_S = 0.004
@@ -110,6 +116,24 @@ class Channel:
         """Send a short message without reading (it fits the socket's buffer)."""
         self.sock.sendall(_LENGTH.pack(len(payload)) + payload)
 
+    def stop_sending(self) -> None:
+        """Rule 6: tell the other end that nothing more comes from here."""
+        with contextlib.suppress(OSError):  # the other end has gone already
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def read_to_end(self) -> None:
+        """Rule 6: read, and drop, what the other end still sends until it stops sending."""
+        sock = self.sock
+        while True:
+            select.select([sock], [], [])
+            try:
+                if not sock.recv(65536):
+                    return
+            except BlockingIOError:
+                continue
+            except ConnectionResetError:
+                return
+
     def close(self) -> None:
         self.sock.close()
 
@@ -156,6 +180,10 @@ def _work(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], part: Par
     try:
         sim = Simulation(spec, positions_m, gateways, progress, part)
         outcome: Any = sim.run_part(_windows(sim, peers, window_s, lag))
+        for peer in peers:  # rule 6: first tell every other worker, then wait for each
+            peer.stop_sending()
+        for peer in peers:
+            peer.read_to_end()
     except BaseException:  # rule 4: whatever it was, the parent must hear of it
         outcome = WorkerError(f"part {part.index} of {part.parts}:\n{traceback.format_exc()}")
     finally:
@@ -173,17 +201,17 @@ def run_parts(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], worke
     if workers < 2:
         raise ValueError(f"a parallel run needs at least 2 workers, got {workers}")
     window = window_s if window_s is not None else WINDOW_S
-    parts = split_city(positions_m, workers)
-    links: dict[tuple[int, int], tuple[socket.socket, socket.socket]] = {
+    parts = split_city(positions_m, workers, bulb_work(positions_m, spec.radio.range_m))
+    sockets: dict[tuple[int, int], tuple[socket.socket, socket.socket]] = {
         (a, b): socket.socketpair() for a in range(workers) for b in range(a + 1, workers)}
     context = multiprocessing.get_context("fork")
     results: list[Connection] = []
     processes = []
     for part in parts:
         k = part.index
-        ends = [links[(min(k, o), max(k, o))][0 if k < o else 1]
+        ends = [sockets[(min(k, o), max(k, o))][0 if k < o else 1]
                 for o in range(workers) if o != k]
-        others = [end for pair in links.values() for end in pair if end not in ends]
+        others = [end for pair in sockets.values() for end in pair if end not in ends]
         receive, send = context.Pipe(duplex=False)
         process = context.Process(
             target=_work, name=f"meshbulb-part-{k}",
@@ -193,7 +221,7 @@ def run_parts(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], worke
         send.close()
         results.append(receive)
         processes.append(process)
-    for a, b in links.values():
+    for a, b in sockets.values():
         a.close()
         b.close()
     outcomes: list[Outcome] = []

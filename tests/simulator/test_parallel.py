@@ -15,7 +15,7 @@ import pytest
 from meshbulb_sim.engine import SimSpec, Simulation
 from meshbulb_sim.layouts import grid
 from meshbulb_sim.parallel import Channel, WorkerError, run_parts
-from meshbulb_sim.parts import split_city
+from meshbulb_sim.parts import bulb_work, split_city
 from meshbulb_sim.run import build_layout, place_gateways, run_scenario, spec_of
 from meshbulb_sim.scenario import parse_dict
 
@@ -37,6 +37,30 @@ def test_a_city_is_cut_into_equal_strips_across_its_longer_side() -> None:
                                                                    0].min()
     with pytest.raises(ValueError, match="parts"):
         split_city(positions, 0)
+
+
+def test_a_denser_strip_is_narrower_when_the_city_is_split_by_work() -> None:
+    """Rule 2 of parts.py: a bulb's work is one share plus the frames it hears."""
+    xs, ys = np.meshgrid(np.arange(20) * 30.0, np.arange(10) * 30.0)
+    sparse = np.column_stack([xs.ravel(), ys.ravel()])  # 200 bulbs 30 m apart, west
+    xs, ys = np.meshgrid(600 + np.arange(20) * 15.0, np.arange(20) * 15.0)
+    dense = np.column_stack([xs.ravel(), ys.ravel()])  # 400 bulbs 15 m apart, east
+    positions = np.vstack([sparse, dense])
+    work = bulb_work(positions, 50.0)
+    # itself and those within 50 m: a corner and an inner bulb 30 m apart, then one 15 m apart
+    assert (work[0], work[25], work[200 + 210]) == (4, 9, 37)
+    by_count = split_city(positions, 2)
+    by_work = split_city(positions, 2, work)
+    assert [sum(p.local) for p in by_count] == [300, 300]
+    west, east = (work[np.array(p.local)].sum() / work.sum() for p in by_work)
+    assert west == pytest.approx(0.5, abs=0.02) and east == pytest.approx(0.5, abs=0.02)
+    assert sum(by_work[0].local) > 300  # the sparse west takes more bulbs
+    counted_west = work[np.array(by_count[0].local)].sum() / work.sum()
+    assert counted_west < 0.45  # what a split by count alone gave it
+    with pytest.raises(ValueError, match="entries"):
+        split_city(positions, 2, work[:-1])
+    with pytest.raises(ValueError, match="positive"):
+        split_city(positions, 2, np.zeros(len(positions)))
 
 
 def test_a_swap_moves_more_than_a_socket_buffers_both_ways_at_once() -> None:
@@ -154,3 +178,20 @@ def test_three_workers_swap_with_each_other_in_turn() -> None:
     assert result.metrics["workers"] == 3 and result.metrics["loops"] == 0
     delivered = result.metrics["delivery_ratio_gateway"]
     assert delivered is not None and delivered >= 0.95
+
+
+def test_a_worker_that_is_done_still_reads_until_the_other_is_done_too() -> None:
+    """Rule 6 of parallel.py: a worker one window behind still sends its last records after
+    the other has finished; that send must not fail."""
+    left, right = socket.socketpair()
+    done, behind = Channel(left), Channel(right)
+    finished = threading.Thread(target=lambda: (done.stop_sending(), done.read_to_end()))
+    finished.start()
+    behind.sock.setblocking(True)
+    assert behind.sock.recv(1) == b""  # `done` has said it sends no more
+    behind.post(b"the last records" * 10_000)  # more than a socket buffers
+    behind.stop_sending()
+    finished.join(timeout=10)
+    assert not finished.is_alive()
+    done.close()
+    behind.close()
