@@ -40,7 +40,7 @@ def test_a_city_is_cut_into_equal_strips_across_its_longer_side() -> None:
 
 
 def test_a_denser_strip_is_narrower_when_the_city_is_split_by_work() -> None:
-    """Rule 2 of parts.py: a bulb's work is one share plus the frames it hears."""
+    """Rule 2 of parts.py: a bulb's work is one share plus one per bulb within radio range."""
     xs, ys = np.meshgrid(np.arange(20) * 30.0, np.arange(10) * 30.0)
     sparse = np.column_stack([xs.ravel(), ys.ravel()])  # 200 bulbs 30 m apart, west
     xs, ys = np.meshgrid(600 + np.arange(20) * 15.0, np.arange(20) * 15.0)
