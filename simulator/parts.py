@@ -49,14 +49,11 @@ def split_city(positions_m: np.ndarray, parts: int,
     extent = positions_m.max(axis=0) - positions_m.min(axis=0)
     axis = 0 if extent[0] >= extent[1] else 1
     order = np.argsort(positions_m[:, axis], kind="stable")
+    ordered = np.ones(count) if work is None else np.asarray(work, dtype=np.float64)[order]
+    if not ordered.min() > 0:
+        raise ValueError("every bulb's work must be positive")
+    before = np.cumsum(ordered) - ordered  # the work west of (or below) each bulb
     strip = np.empty(count, dtype=np.int64)
-    if work is None:
-        strip[order] = np.arange(count) * parts // count
-    else:
-        ordered = np.asarray(work, dtype=np.float64)[order]
-        if not ordered.min() > 0:
-            raise ValueError("every bulb's work must be positive")
-        before = np.cumsum(ordered) - ordered  # the work west of (or below) each bulb
-        strip[order] = np.minimum(parts - 1, (before * parts / ordered.sum()).astype(np.int64))
+    strip[order] = np.minimum(parts - 1, (before * parts / ordered.sum()).astype(np.int64))
     owner = strip.tolist()
     return [Part(k, parts, [o == k for o in owner]) for k in range(parts)]
