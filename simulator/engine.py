@@ -66,7 +66,7 @@ from meshbulb.wire import F_ANY_GW
 
 from . import packets
 from .border import BorderMedium
-from .calls import call_later
+from .calls import FarCalls, call_later
 from .heap import long_lived_heap
 from .medium import Medium
 from .outcome import Arrival, Outcome, merge
@@ -154,6 +154,7 @@ class Simulation:
         self.local = self.part.local
         self.local_nodes = [i for i in range(self.count) if self.local[i]]
         self.env = simpy.Environment()
+        self.calls = FarCalls(self.env)  # a bulb's timer and next packet: seconds ahead
         self.links: LinkTable = build_links(positions_m, spec.radio, spec.seed)
         if self.part.parts == 1:
             self.rng = np.random.default_rng(spec.seed)
@@ -251,7 +252,7 @@ class Simulation:
         self._armed_at[i] = at_s
         version = self._timer_version[i] + 1
         self._timer_version[i] = version
-        call_later(self.env, at_s - now_s, self._tick, i, version)
+        self.calls.later(at_s - now_s, self._tick, i, version)
 
     def _tick(self, i: int, version: int) -> None:
         if version != self._timer_version[i] or not self.alive[i]:
@@ -463,7 +464,7 @@ class Simulation:
 
     def _at(self, delay_s: float, fn: Callable[[], None]) -> None:
         """Run fn after delay_s of simulated time."""
-        call_later(self.env, delay_s, fn)
+        self.calls.later(delay_s, fn)
 
     def _setup_churn(self) -> None:
         spec = self.spec

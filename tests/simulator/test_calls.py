@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import simpy
 
-from meshbulb_sim.calls import call_later
+from meshbulb_sim.calls import FarCalls, call_later
 
 
 def test_a_call_runs_at_its_time_with_its_arguments() -> None:
@@ -67,3 +67,59 @@ def test_a_negative_delay_is_refused() -> None:
     env = simpy.Environment()
     with pytest.raises(ValueError, match="negative delay"):
         call_later(env, -0.1, lambda: None)
+
+
+def test_far_and_near_calls_run_in_the_order_of_their_times() -> None:
+    env = simpy.Environment()
+    calls = FarCalls(env, bucket_s=1.0)
+    seen: list[tuple[float, str]] = []
+    for delay_s, name in ((2.5, "far b"), (0.5, "near"), (1.25, "far a"), (2.25, "far c"),
+                          (7.0, "farthest"), (1.0, "far at a bucket's start")):
+        calls.later(delay_s, lambda name: seen.append((env.now, name)), name)
+    env.run()
+    assert seen == [(0.5, "near"), (1.0, "far at a bucket's start"), (1.25, "far a"),
+                    (2.25, "far c"), (2.5, "far b"), (7.0, "farthest")]
+
+
+def test_far_calls_wait_in_their_bucket_until_its_second_begins() -> None:
+    env = simpy.Environment()
+    calls = FarCalls(env, bucket_s=1.0)
+    seen: list[float] = []
+    env.run(until=0.3)
+    for k in range(1000):  # all due within [5, 6)
+        calls.later(4.7 + k / 1000, lambda: seen.append(env.now))
+    calls.later(0.2, lambda: seen.append(env.now))
+    assert calls.pending() == 1000  # the near call went straight to simpy's queue
+    env.run(until=4.99)
+    assert seen == [0.5]
+    assert calls.pending() == 1000
+    env.run(until=5.0005)
+    assert calls.pending() == 0
+    assert seen == [0.5, 5.0]
+    env.run()
+    assert len(seen) == 1001
+    assert seen[1:] == sorted(seen[1:])
+    assert seen[-1] == pytest.approx(5.999)
+
+
+def test_a_far_call_can_schedule_another_far_call() -> None:
+    env = simpy.Environment()
+    calls = FarCalls(env, bucket_s=1.0)
+    seen: list[float] = []
+
+    def again() -> None:
+        seen.append(env.now)
+        if len(seen) < 4:
+            calls.later(2.5, again)
+
+    calls.later(1.5, again)
+    env.run()
+    assert seen == pytest.approx([1.5, 4.0, 6.5, 9.0])
+
+
+def test_far_calls_refuse_a_negative_delay_and_an_empty_bucket() -> None:
+    env = simpy.Environment()
+    with pytest.raises(ValueError, match="negative delay"):
+        FarCalls(env).later(-0.1, lambda: None)
+    with pytest.raises(ValueError, match="bucket_s"):
+        FarCalls(env, bucket_s=0.0)
