@@ -14,8 +14,8 @@ timer and its next packet, seconds to a minute ahead), and a binary heap of two 
 bulb costs more per event the larger the city: at 100,000 bulbs each push and pop walks
 17 levels of entries spread over memory. A far call waits instead in the list of its whole
 second of simulated time, and one urgent call at the start of that second moves the list into
-simpy's queue. Calls due at the same time run in the order they were scheduled, as before,
-unless one was scheduled far ahead and the other within the second (then the far one first).
+simpy's queue. So among calls due at the very same time, a far call takes its place in the
+order of scheduling when its second begins, not when it was scheduled.
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ class FarCalls:
         bucket = self._buckets.get(index)
         if bucket is None:
             bucket = self._buckets[index] = []
-            env.schedule(_Call(self._release, (index,)), URGENT, index * self.bucket_s - env.now)
+            start_s = index * self.bucket_s
+            env.schedule(_Call(self._release, (index,)), URGENT,
+                         start_s - env.now if start_s > env.now else 0.0)
         bucket.append((at_s, _Call(fn, args)))
 
     def _release(self, index: int) -> None:

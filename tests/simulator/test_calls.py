@@ -123,3 +123,14 @@ def test_far_calls_refuse_a_negative_delay_and_an_empty_bucket() -> None:
         FarCalls(env).later(-0.1, lambda: None)
     with pytest.raises(ValueError, match="bucket_s"):
         FarCalls(env, bucket_s=0.0)
+
+
+def test_a_far_call_takes_its_place_among_equal_times_when_its_second_begins() -> None:
+    env = simpy.Environment()
+    calls = FarCalls(env, bucket_s=1.0)
+    seen: list[str] = []
+    calls.later(1.5, seen.append, "far, scheduled at 0")
+    call_later(env, 0.75, lambda: calls.later(0.75, seen.append, "near, scheduled at 0.75"))
+    call_later(env, 1.25, lambda: calls.later(0.25, seen.append, "near, scheduled at 1.25"))
+    env.run()
+    assert seen == ["near, scheduled at 0.75", "far, scheduled at 0", "near, scheduled at 1.25"]
