@@ -65,9 +65,7 @@ class FarCalls:
         """Run fn(*args) delay_s simulated seconds from now (delay_s >= 0)."""
         env = self.env
         if delay_s < self.bucket_s:
-            if delay_s < 0:
-                raise ValueError(f"negative delay: {delay_s!r} s")
-            env.schedule(_Call(fn, args), NORMAL, delay_s)
+            call_later(env, delay_s, fn, *args)
             return
         at_s = env.now + delay_s
         index = int(at_s // self.bucket_s)  # a later bucket than now's: delay_s >= bucket_s
