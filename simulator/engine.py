@@ -222,6 +222,11 @@ class Simulation:
                     gateway=self.is_gateway[i], seq_store=self.stores[i])
 
     def _execute(self, i: int, actions: list[tuple[Any, ...]]) -> None:
+        """Carry out what node i was just called for, then arm its timer."""
+        self._carry_out(i, actions)
+        self._schedule(i)
+
+    def _carry_out(self, i: int, actions: list[tuple[Any, ...]]) -> None:
         for action in actions:  # no node is called meanwhile, so the list stays as it is
             if action[0] == ACT_TX:
                 link_addr = action[2]
@@ -229,7 +234,6 @@ class Simulation:
                 self.medium.send(i, dst, action[3])
             elif action[0] == ACT_DELIVER:
                 self._delivered(i, action)
-        self._schedule(i)
 
     def _schedule(self, i: int) -> None:
         """Arm node i's timer for its next deadline. A timer already armed for that moment
@@ -293,8 +297,10 @@ class Simulation:
             self._schedule(j)
 
     def _act(self, j: int, actions: list[tuple[Any, ...]], boot: int) -> None:
+        """What a frame made bulb j do, once its processing time is over. The node is not
+        called here, and its timer was armed when it took the frame in."""
         if boot == self._boots[j]:
-            self._execute(j, actions)
+            self._carry_out(j, actions)
 
     def _verdict(self, i: int, j: int, acknowledged: bool, frame: bytes) -> None:
         if not self.alive[i]:
