@@ -18,7 +18,7 @@ def test_each_bulb_lists_its_links_in_the_order_of_the_pairs() -> None:
 
 def test_bulb_indices_and_rssi_values_are_shared_objects() -> None:
     pairs = np.array([[0, 1000], [1, 1000], [2, 1000]])
-    links = _per_bulb(1001, pairs, np.array([0.9, 0.8, 0.7]), np.array([-300, -300, -299]))
+    links = _per_bulb(1001, pairs, np.array([0.9, 0.8, 0.7]), np.array([-93, -93, -94]))
     assert links.neighbours[0][0] is links.neighbours[1][0] is links.neighbours[2][0]
     assert links.rssi_dbm[0][0] is links.rssi_dbm[1][0]
     assert links.rssi_dbm[1000][0] is links.rssi_dbm[1000][1]
