@@ -82,9 +82,6 @@ def build_links(positions_m: np.ndarray, params: RadioParams, seed: int) -> Link
     margin_db = -PRR_SLOPE_DB * math.log(1 / MIN_PRR - 1)  # margin where PRR == MIN_PRR
     cutoff_m = params.range_m * 10 ** ((2 * params.shadowing_db - margin_db) / (10 * n))
     pairs = cKDTree(positions_m).query_pairs(cutoff_m, output_type="ndarray")
-    if not len(pairs):
-        return LinkTable([[] for _ in range(count)], [[] for _ in range(count)],
-                         [[] for _ in range(count)])
     rng = np.random.default_rng(seed)
     d = np.linalg.norm(positions_m[pairs[:, 0]] - positions_m[pairs[:, 1]], axis=1)
     d = np.maximum(d, 1.0)

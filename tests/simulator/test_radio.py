@@ -37,3 +37,9 @@ def test_links_are_symmetric_and_seeded() -> None:
     assert again.neighbours == links.neighbours and again.prr == links.prr
     other = build_links(positions, RadioParams(), seed=6)
     assert other.prr != links.prr
+
+
+def test_bulbs_too_far_apart_have_no_links() -> None:
+    links = build_links(np.array([[0.0, 0.0], [5000.0, 0.0]]), RadioParams(), seed=1)
+    assert links.neighbours == [[], []] and links.prr == [[], []] and links.rssi_dbm == [[], []]
+    assert build_links(np.zeros((0, 2)), RadioParams(), seed=1).neighbours == []
