@@ -57,7 +57,6 @@ from typing import Any
 
 import numpy as np
 import simpy
-from scipy.spatial import cKDTree
 
 from meshbulb.config import Config
 from meshbulb.node import ACT_DELIVER, ACT_TX, Node
@@ -69,6 +68,7 @@ from .border import BorderMedium
 from .calls import FarCalls, call_later
 from .heap import long_lived_heap
 from .medium import Medium
+from .near import WithinRadius
 from .outcome import Arrival, Outcome, merge
 from .packets import PacketLedger
 from .parts import Part
@@ -203,7 +203,7 @@ class Simulation:
         self.convergence_s: float | None = None
         self.failover_s: list[float] = []
         self.recovery_s: list[float | None] = []  # one per cut that ended; None until done
-        self._tree: cKDTree | None = None
+        self._near: WithinRadius | None = None  # built at the first peer drawn
         self._bucket_sent = 0
         self._bucket_delivered = 0
         self._control_total = 0
@@ -415,9 +415,9 @@ class Simulation:
         """Rule 3: a random bulb, within p2p_radius_m of i when the scenario sets one."""
         if self.spec.p2p_radius_m <= 0:
             return int(self.rng.integers(0, self.count))
-        if self._tree is None:
-            self._tree = cKDTree(self.positions_m)
-        near = self._tree.query_ball_point(self.positions_m[i], self.spec.p2p_radius_m)
+        if self._near is None:
+            self._near = WithinRadius(self.positions_m, self.spec.p2p_radius_m)
+        near = self._near.of(i)
         return int(near[int(self.rng.integers(0, len(near)))])
 
     def _delivered(self, at: int, action: tuple[Any, ...]) -> None:
