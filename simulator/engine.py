@@ -141,7 +141,7 @@ class SimSpec:
 class Simulation:
     def __init__(self, spec: SimSpec, positions_m: np.ndarray, gateways: list[int],
                  progress: Callable[[float], None] | None = None,
-                 part: Part | None = None) -> None:
+                 part: Part | None = None, links: LinkTable | None = None) -> None:
         self.spec = spec
         self.positions_m = positions_m
         self.count = len(positions_m)
@@ -155,7 +155,10 @@ class Simulation:
         self.local_nodes = [i for i in range(self.count) if self.local[i]]
         self.env = simpy.Environment()
         self.calls = FarCalls(self.env)  # a bulb's timer and next packet: seconds ahead
-        self.links: LinkTable = build_links(positions_m, spec.radio, spec.seed)
+        # The same links whoever builds them (radio.py rule 5); a worker on another
+        # interpreter is handed them (radio.py rule 7).
+        self.links: LinkTable = (links if links is not None
+                                 else build_links(positions_m, spec.radio, spec.seed))
         if self.part.parts == 1:
             self.rng = np.random.default_rng(spec.seed)
             self.frame_rng = random.Random(spec.seed)

@@ -18,6 +18,9 @@ _GEN0_THRESHOLD = 50_000
 
 @contextmanager
 def long_lived_heap() -> Iterator[None]:
+    if not hasattr(gc, "freeze"):  # PyPy (interpreter.py): a generational GC of its own
+        yield
+        return
     thresholds = gc.get_threshold()
     gc.collect()
     gc.freeze()

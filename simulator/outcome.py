@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 Arrival = tuple[int, int, int, int, float]
 
 
+class WorkerError(RuntimeError):
+    """A part of a run on several workers, or a run on another interpreter, failed."""
+
+
 @dataclass
 class Outcome:
     part: int
@@ -60,6 +64,7 @@ class Outcome:
     reachable_at_end: list[bool]
     oracle_hops: dict[int, int]
     events: list[Event] = field(default_factory=list)
+    interpreter: str = ""  # what ran the part, when not the parent's (interpreter.py)
 
 
 def _slowest(values: list[float | None]) -> float | None:

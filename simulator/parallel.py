@@ -43,24 +43,23 @@ import struct
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Protocol
 
 import numpy as np
 
 from .border import BorderMedium, Record
 from .engine import SimSpec, Simulation
-from .outcome import Outcome, merge
+from .interpreter import drawn_links, start_worker
+from .outcome import Outcome, WorkerError, merge
 from .parts import Part, bulb_work, split_city
+from .radio import LinkTable
 from .results import RunResult
 
 WINDOW_S = 0.004
 LAG_WINDOWS = 1
 _LENGTH = struct.Struct(">Q")
+_READ_BYTES = 65536
 _SPINS = 2000  # polls of a socket before a waiting worker sleeps on it instead
-
-
-class WorkerError(RuntimeError):
-    """A part of a parallel run failed."""
 
 
 class Channel:
@@ -71,6 +70,11 @@ class Channel:
         sock.setblocking(False)  # rule 2: each worker has a core of its own, so it spins
         self.sock = sock
         self.pending = bytearray()
+        # Read into one buffer: a spinning worker polls thousands of times a window, and on
+        # PyPy each recv(65536) allocated 64 KiB (10,000 bulbs x 10 minutes on two workers
+        # took 180 s against 59 s on one).
+        self._buffer = bytearray(_READ_BYTES)
+        self._view = memoryview(self._buffer)
 
     def swap(self, payload: bytes) -> bytes:
         """Rule 2: send payload to the other end while reading what it sends; return that."""
@@ -97,13 +101,13 @@ class Channel:
                 idle = 0 if moved else idle
             if len(got) < need:
                 try:
-                    chunk = sock.recv(max(65536, need - len(got)))
+                    moved = sock.recv_into(self._buffer)
                 except BlockingIOError:
-                    chunk = None
-                if chunk is not None:
-                    if not chunk:
+                    moved = -1
+                if moved >= 0:
+                    if not moved:
                         raise ConnectionError("the other part of the run went away")
-                    got += chunk
+                    got += self._view[:moved]
                     idle = 0
             if idle > _SPINS:  # rule 2: waited long, or shares a core: sleep until it moves
                 select.select([sock] if len(got) < need else [],
@@ -176,10 +180,20 @@ def _work(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], part: Par
           window_s: float, lag: int, progress: Callable[[float], None] | None) -> None:
     for end in others:  # so that a worker that dies is seen to go away (rule 4)
         end.close()
+    result.send(run_part(spec, positions_m, gateways, part, ends, window_s, lag, progress))
+    result.close()
+
+
+def run_part(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], part: Part,
+             ends: list[socket.socket], window_s: float, lag: int,
+             progress: Callable[[float], None] | None,
+             links: LinkTable | None = None) -> Outcome | WorkerError:
+    """A worker's run of its part, swapping with the other parts through ends (rule 2); its
+    outcome, or the WorkerError that stopped it (rule 4)."""
     peers = [Channel(end) for end in ends]
     try:
-        sim = Simulation(spec, positions_m, gateways, progress, part)
-        outcome: Any = sim.run_part(_windows(sim, peers, window_s, lag))
+        sim = Simulation(spec, positions_m, gateways, progress, part, links)
+        outcome: Outcome | WorkerError = sim.run_part(_windows(sim, peers, window_s, lag))
         for peer in peers:  # rule 6: first tell every other worker, then wait for each
             peer.stop_sending()
         for peer in peers:
@@ -189,56 +203,103 @@ def _work(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], part: Par
     finally:
         for peer in peers:
             peer.close()
-    result.send(outcome)
-    result.close()
+    return outcome
+
+
+def run_city(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], workers: int,
+             progress: Callable[[float], None] | None = None,
+             python: str | None = None) -> tuple[RunResult, list[Outcome]]:
+    """The city on `workers` processes (on this one alone when 1), on this interpreter or on
+    python (interpreter.py); the merged result and each part's outcome."""
+    if workers == 1 and python is None:
+        outcomes = [Simulation(spec, positions_m, gateways, progress).run_part()]
+        return merge(spec, positions_m, gateways, outcomes), outcomes
+    if workers == 1:
+        assert python is not None
+        pairs = drawn_links(spec, positions_m)
+        outcomes = _collected([("the simulation", start_worker(
+            python, spec, positions_m, gateways, pairs, None, [], 0.0, 0, progress))])
+        return merge(spec, positions_m, gateways, outcomes), outcomes
+    return run_parts(spec, positions_m, gateways, workers, progress, python=python)
 
 
 def run_parts(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], workers: int,
               progress: Callable[[float], None] | None = None,
               window_s: float | None = None,
-              lag: int = LAG_WINDOWS) -> tuple[RunResult, list[Outcome]]:
-    """Run the city on `workers` processes; the merged result and each part's outcome."""
+              lag: int = LAG_WINDOWS,
+              python: str | None = None) -> tuple[RunResult, list[Outcome]]:
+    """Run the city on `workers` processes, forked or on python (interpreter.py); the merged
+    result and each part's outcome."""
     if workers < 2:
         raise ValueError(f"a parallel run needs at least 2 workers, got {workers}")
     window = window_s if window_s is not None else WINDOW_S
     parts = split_city(positions_m, workers, bulb_work(positions_m, spec.radio.range_m))
     sockets: dict[tuple[int, int], tuple[socket.socket, socket.socket]] = {
         (a, b): socket.socketpair() for a in range(workers) for b in range(a + 1, workers)}
+    pairs = drawn_links(spec, positions_m) if python is not None else None
     context = multiprocessing.get_context("fork")
-    results: list[Connection] = []
-    processes = []
+    running: list[tuple[str, Running]] = []
     for part in parts:
         k = part.index
         ends = [sockets[(min(k, o), max(k, o))][0 if k < o else 1]
                 for o in range(workers) if o != k]
-        others = [end for pair in sockets.values() for end in pair if end not in ends]
-        receive, send = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_work, name=f"meshbulb-part-{k}",
-            args=(spec, positions_m, gateways, part, ends, others, send, window, lag,
-                  progress if k == 0 else None))
-        process.start()
-        send.close()
-        results.append(receive)
-        processes.append(process)
+        shown = progress if k == 0 else None
+        if pairs is not None and python is not None:
+            started: Running = start_worker(
+                python, spec, positions_m, gateways, pairs, part, [e.fileno() for e in ends],
+                window, lag, shown)
+        else:
+            others = [end for pair in sockets.values() for end in pair if end not in ends]
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_work, name=f"meshbulb-part-{k}",
+                args=(spec, positions_m, gateways, part, ends, others, send, window, lag,
+                      shown))
+            process.start()
+            send.close()
+            started = _Forked(process, receive)
+        running.append((f"part {k} of {workers}", started))
     for a, b in sockets.values():
         a.close()
         b.close()
+    outcomes = _collected(running)
+    return merge(spec, positions_m, gateways, outcomes), outcomes
+
+
+class Running(Protocol):
+    """A worker under way."""
+
+    def outcome(self, name: str) -> Outcome | WorkerError: ...
+
+
+class _Forked:
+    def __init__(self, process: multiprocessing.process.BaseProcess,
+                 receive: Connection) -> None:
+        self.process = process
+        self.receive = receive
+
+    def outcome(self, name: str) -> Outcome | WorkerError:
+        try:
+            got: Outcome | WorkerError = self.receive.recv()
+        except EOFError:
+            got = WorkerError(f"{name} exited with code {self.process.exitcode}")
+        self.process.join()
+        return got
+
+
+def _collected(running: list[tuple[str, Running]]) -> list[Outcome]:
+    """Rule 4: every worker's outcome, or one WorkerError naming each that failed."""
     outcomes: list[Outcome] = []
     failures: list[str] = []
-    for k, (receive, process) in enumerate(zip(results, processes, strict=True)):
-        try:
-            got = receive.recv()
-        except EOFError:
-            got = WorkerError(f"part {k} of {workers} exited with code {process.exitcode}")
+    for name, worker in running:
+        got = worker.outcome(name)
         if isinstance(got, WorkerError):
             failures.append(str(got))
         else:
             outcomes.append(got)
-        process.join()
     if failures:
         raise WorkerError("\n".join(failures))
-    return merge(spec, positions_m, gateways, outcomes), outcomes
+    return outcomes
 
 
 def usable_workers() -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,8 @@ def bulb_work(positions_m: np.ndarray, range_m: float) -> np.ndarray:
     """Rule 2: each bulb's share of a run's work."""
     if len(positions_m) == 0:
         return np.zeros(0)
+    from scipy.spatial import cKDTree  # only the parent splits; a worker may lack scipy
+
     # query_ball_point counts the bulb itself: its own share
     return cKDTree(positions_m).query_ball_point(positions_m, range_m,
                                                  return_length=True).astype(np.float64)

@@ -18,6 +18,9 @@ Rules kept here:
    one int object per bulb index and per RSSI value, and each bulb's PRRs are allocated side by
    side: the medium walks them for every frame, and at 100,000 bulbs objects scattered over a
    heap of gigabytes cost a cache miss each.
+7. link_pairs (numpy and scipy) and links_from_pairs (plain lists) are apart, so that a worker on
+   another interpreter, PyPy without scipy (interpreter.py), is handed the pairs of the same
+   links rather than drawing its own.
 
 Simpler than ns-3 (docs/simulator.md): no frequency-selective fading, no capture effect, and a
 frame's PRR is drawn independently per reception.
@@ -29,7 +32,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 SENSITIVITY_DBM = -90.0
 DSSS_RATES_KBIT_S = (1000, 2000, 5500, 11000)  # rule 4: 802.11b's rates
@@ -74,9 +76,18 @@ def ack_airtime_s(params: RadioParams) -> float:
     return _on_air_s(ACK_BYTES, params)
 
 
+LinkPairs = tuple[np.ndarray, np.ndarray, np.ndarray]  # pairs (i, j), PRR, RSSI in dBm
+
+
 def build_links(positions_m: np.ndarray, params: RadioParams, seed: int) -> LinkTable:
-    """Rules 1-3."""
-    count = len(positions_m)
+    """Rules 1-3 and 6."""
+    return links_from_pairs(len(positions_m), *link_pairs(positions_m, params, seed))
+
+
+def link_pairs(positions_m: np.ndarray, params: RadioParams, seed: int) -> LinkPairs:
+    """Rules 1-3: each link once, as a pair of bulbs, its PRR and its RSSI in dBm."""
+    from scipy.spatial import cKDTree  # rule 7: not imported where only lists are built
+
     n = params.path_loss_exponent
     p0 = SENSITIVITY_DBM + 10 * n * math.log10(params.range_m)
     margin_db = -PRR_SLOPE_DB * math.log(1 / MIN_PRR - 1)  # margin where PRR == MIN_PRR
@@ -88,10 +99,11 @@ def build_links(positions_m: np.ndarray, params: RadioParams, seed: int) -> Link
     level = p0 - 10 * n * np.log10(d) + rng.normal(0.0, params.shadowing_db, len(d))
     ratio = 1.0 / (1.0 + np.exp(-(level - SENSITIVITY_DBM) / PRR_SLOPE_DB))
     keep = ratio >= MIN_PRR
-    return _per_bulb(count, pairs[keep], ratio[keep], level[keep].astype(np.int64))
+    return pairs[keep], ratio[keep], level[keep].astype(np.int64)
 
 
-def _per_bulb(count: int, pairs: np.ndarray, ratio: np.ndarray, rssi: np.ndarray) -> LinkTable:
+def links_from_pairs(count: int, pairs: np.ndarray, ratio: np.ndarray,
+                     rssi: np.ndarray) -> LinkTable:
     """Rule 6: each bulb's links from pairs (i, j) of bulbs, their PRR and RSSI."""
     # Both directions of each pair, pair by pair; a stable sort by sender keeps that order.
     sender = pairs.reshape(-1)
@@ -100,7 +112,7 @@ def _per_bulb(count: int, pairs: np.ndarray, ratio: np.ndarray, rssi: np.ndarray
     ratios = np.repeat(ratio, 2)[order].tolist()  # allocated in order: each bulb's side by side
     levels = np.repeat(rssi, 2)[order].tolist()
     bounds = np.searchsorted(sender[order], np.arange(count + 1)).tolist()
-    spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+    spans = [(bounds[k], bounds[k + 1]) for k in range(count)]
     index = list(range(count))
     by_dbm = {v: v for v in levels}
     neighbours = [[index[j] for j in heard[a:b]] for a, b in spans]

@@ -27,6 +27,7 @@ import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Union
 
 REQUIRED_METRICS: tuple[str, ...] = (
     "nodes",
@@ -66,7 +67,8 @@ ROUTED_BYTES_METRIC = "routed_bytes_per_node_s"
 SCENARIO_METRICS: tuple[str, ...] = ("delivery_ratio_group", "recovery_s")
 OPTIONAL_METRICS: tuple[str, ...] = (*SCENARIO_METRICS, *FLOODING_METRICS, ROUTED_BYTES_METRIC)
 
-MetricValue = float | int | None
+# Union, not |: a worker on PyPy runs Python 3.9 (interpreter.py).
+MetricValue = Union[float, int, None]  # noqa: UP007
 
 
 @dataclass

@@ -30,8 +30,9 @@ import numpy as np
 from . import layouts
 from .engine import GatewayFailure, PowerCut, SimSpec, Simulation
 from .flooding import frame_bytes_on_air, run_flooding
-from .outcome import Outcome, merge
-from .parallel import run_parts
+from .interpreter import simulation_python
+from .outcome import Outcome
+from .parallel import run_city
 from .radio import RadioParams
 from .results import ROUTED_BYTES_METRIC, RunResult, write_outputs
 from .scenario import Scenario
@@ -120,11 +121,8 @@ def run_scenario(scenario: Scenario, out_dir: Path | None = None,
         main_progress = _part_of(progress, 0.0, 0.5)
         baseline_progress = _part_of(progress, 0.5, 0.5)
     spec, positions_m, gateways = _setup(scenario)
-    if workers == 1:
-        outcomes = [Simulation(spec, positions_m, gateways, main_progress).run_part()]
-        result = merge(spec, positions_m, gateways, outcomes)
-    else:
-        result, outcomes = run_parts(spec, positions_m, gateways, workers, main_progress)
+    python = simulation_python(len(positions_m) * spec.duration_s)
+    result, outcomes = run_city(spec, positions_m, gateways, workers, main_progress, python)
     if flooding:
         result.metrics.update(run_flooding(spec, positions_m, gateways, baseline_progress))
         result.metrics[ROUTED_BYTES_METRIC] = _routed_bytes(spec, len(positions_m), outcomes)

@@ -169,10 +169,10 @@ def python_build() -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from meshbulb_sim.engine import SimSpec, Simulation
+    from meshbulb_sim.engine import SimSpec
+    from meshbulb_sim.interpreter import simulation_python
     from meshbulb_sim.layouts import grid
-    from meshbulb_sim.outcome import merge
-    from meshbulb_sim.parallel import run_parts
+    from meshbulb_sim.parallel import run_city
     from meshbulb_sim.run import place_gateways
 
     if args.minutes <= 0:
@@ -186,15 +186,12 @@ def _bench(args: argparse.Namespace) -> int:
     spec = SimSpec(name="bench", seed=args.seed, duration_s=duration_s,
                    warmup_s=min(120.0, duration_s / 2))
     progress = _Progress(f"bench {nodes} bulbs")
+    python = simulation_python(nodes * duration_s)
     loop_before_ms = reference_loop_ms()
     started = time.perf_counter()
     try:
-        if args.workers == 1:
-            outcomes = [Simulation(spec, layout.positions_m, gateways, progress).run_part()]
-            result = merge(spec, layout.positions_m, gateways, outcomes)
-        else:
-            result, outcomes = run_parts(spec, layout.positions_m, gateways, args.workers,
-                                         progress)
+        result, outcomes = run_city(spec, layout.positions_m, gateways, args.workers, progress,
+                                    python)
     finally:
         progress.done()
     wall_s = time.perf_counter() - started
@@ -206,7 +203,7 @@ def _bench(args: argparse.Namespace) -> int:
     # Peak memory of every process of the run, added up (pages a worker shares with the
     # parent since the fork count twice, so this is an upper bound).
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if args.workers > 1:
+    if args.workers > 1 or python is not None:
         peak_kb += sum(o.peak_rss_kb for o in outcomes)
     figures = {"nodes": nodes, "minutes": args.minutes, "workers": args.workers,
                "wall_s": round(wall_s, 2),
@@ -220,6 +217,8 @@ def _bench(args: argparse.Namespace) -> int:
                "frame_processing_us": spec.frame_processing_us,
                "heap": heap_in_use(),
                "python": python_build(),
+               # What ran the simulation itself, when not this Python (interpreter.py).
+               "simulation_python": outcomes[0].interpreter or python_build(),
                "reference_loop_ms_before": loop_before_ms,
                "reference_loop_ms_after": loop_after_ms}
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))

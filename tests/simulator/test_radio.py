@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from meshbulb_sim.radio import RadioParams, _per_bulb, build_links
+from meshbulb_sim.radio import RadioParams, build_links, links_from_pairs
 
 
 def test_each_bulb_lists_its_links_in_the_order_of_the_pairs() -> None:
     pairs = np.array([[0, 2], [1, 2], [0, 1]])
-    links = _per_bulb(4, pairs, np.array([0.5, 0.6, 0.7]), np.array([-80, -81, -80]))
+    links = links_from_pairs(4, pairs, np.array([0.5, 0.6, 0.7]), np.array([-80, -81, -80]))
     assert links.neighbours == [[2, 1], [2, 0], [0, 1], []]
     assert links.prr == [[0.5, 0.7], [0.6, 0.7], [0.5, 0.6], []]
     assert links.rssi_dbm == [[-80, -80], [-81, -80], [-80, -81], []]
@@ -18,7 +18,7 @@ def test_each_bulb_lists_its_links_in_the_order_of_the_pairs() -> None:
 
 def test_bulb_indices_and_rssi_values_are_shared_objects() -> None:
     pairs = np.array([[0, 1000], [1, 1000], [2, 1000]])
-    links = _per_bulb(1001, pairs, np.array([0.9, 0.8, 0.7]), np.array([-93, -93, -94]))
+    links = links_from_pairs(1001, pairs, np.array([0.9, 0.8, 0.7]), np.array([-93, -93, -94]))
     assert links.neighbours[0][0] is links.neighbours[1][0] is links.neighbours[2][0]
     assert links.rssi_dbm[0][0] is links.rssi_dbm[1][0]
     assert links.rssi_dbm[1000][0] is links.rssi_dbm[1000][1]

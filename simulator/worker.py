@@ -1,0 +1,73 @@
+"""The worker end of a simulation started on another interpreter (interpreter.py): it reads one
+job, runs the whole city or one part of it, and writes back the outcome.
+
+Rules kept here:
+1. The job arrives pickled on stdin: an interpreter.Job, its arrays Packed.
+2. The outcome, or the WorkerError that stopped the run, goes back pickled on the file
+   descriptor the job names, never on stdout: whatever the worker prints stays the user's.
+3. Progress goes as 8-byte fractions on the job's progress descriptor, when it has one.
+4. This module, and every module a run imports, keeps to Python 3.9: PyPy 7.3's.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import platform
+import socket
+import struct
+import sys
+import traceback
+from collections.abc import Callable
+
+from .engine import Simulation
+from .interpreter import Job
+from .outcome import Outcome, WorkerError
+from .parallel import run_part
+from .radio import links_from_pairs
+
+_FRACTION = struct.Struct("<d")
+
+
+def interpreter() -> str:
+    """What runs this worker, for the figures: 'PyPy 7.3.11 (Python 3.9.16)'."""
+    version = sys.version_info
+    name = platform.python_implementation()
+    own = getattr(sys, "pypy_version_info", None)
+    release = ".".join(str(v) for v in own[:3]) if own is not None else platform.python_version()
+    return f"{name} {release} (Python {version.major}.{version.minor}.{version.micro})"
+
+
+def _progress_to(fd: int) -> Callable[[float], None]:
+    def report(fraction: float) -> None:
+        os.write(fd, _FRACTION.pack(fraction))
+    return report
+
+
+def run(job: Job) -> Outcome | WorkerError:
+    positions_m = job.positions_m.array()
+    pairs, ratio, rssi = (packed.array() for packed in job.link_pairs)
+    links = links_from_pairs(len(positions_m), pairs, ratio, rssi)
+    progress = _progress_to(job.progress_fd) if job.progress_fd is not None else None
+    if job.part is None:
+        try:
+            outcome: Outcome | WorkerError = Simulation(
+                job.spec, positions_m, job.gateways, progress, None, links).run_part()
+        except BaseException:  # the parent must hear of it (parallel.py rule 4)
+            return WorkerError(f"the simulation:\n{traceback.format_exc()}")
+    else:
+        ends = [socket.socket(fileno=fd) for fd in job.ends]
+        outcome = run_part(job.spec, positions_m, job.gateways, job.part, ends, job.window_s,
+                           job.lag, progress, links)
+    if isinstance(outcome, Outcome):
+        outcome.interpreter = interpreter()
+    return outcome
+
+
+def main() -> None:
+    job: Job = pickle.load(sys.stdin.buffer)
+    outcome = run(job)
+    if job.progress_fd is not None:
+        os.close(job.progress_fd)
+    with os.fdopen(job.result_fd, "wb") as result:
+        pickle.dump(outcome, result, 4)
