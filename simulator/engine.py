@@ -69,7 +69,7 @@ from .calls import FarCalls, call_later
 from .heap import long_lived_heap
 from .medium import Medium
 from .near import WithinRadius
-from .outcome import Arrival, Outcome, merge
+from .outcome import Arrival, Outcome, merge, running_python
 from .packets import PacketLedger
 from .parts import Part
 from .radio import LinkTable, RadioParams, build_links
@@ -701,6 +701,7 @@ class Simulation:
             rx_dropped_measured=self.receivers.dropped - rx_dropped_start,
             convergence_s=self.convergence_s, failover_s=self.failover_s,
             recovery_s=self.recovery_s,
+            interpreter=running_python(),
             on_at_end=list(self.alive),
             reachable_at_end=[i in reach for i in range(self.count)],
             oracle_hops=self._good_hops(self._working_gateways()),

@@ -16,6 +16,8 @@ Rules kept here:
 
 from __future__ import annotations
 
+import platform
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,16 @@ if TYPE_CHECKING:
 # (kind, issuing part, packet id, bulb that took it in, when: for an internet packet, when
 # it left the gateway's uplink)
 Arrival = tuple[int, int, int, int, float]
+
+
+def running_python() -> str:
+    """What runs this process, for the figures: 'PyPy 7.3.11 (Python 3.9.16)'."""
+    version = sys.version_info
+    own = getattr(sys, "pypy_version_info", None)
+    release = (".".join(str(v) for v in own[:3]) if own is not None
+               else platform.python_version())
+    return (f"{platform.python_implementation()} {release} "
+            f"(Python {version.major}.{version.minor}.{version.micro})")
 
 
 class WorkerError(RuntimeError):
@@ -64,7 +76,7 @@ class Outcome:
     reachable_at_end: list[bool]
     oracle_hops: dict[int, int]
     events: list[Event] = field(default_factory=list)
-    interpreter: str = ""  # what ran the part, when not the parent's (interpreter.py)
+    interpreter: str = ""  # what ran the part (running_python), for the figures
 
 
 def _slowest(values: list[float | None]) -> float | None:
@@ -243,4 +255,4 @@ def merge(spec: SimSpec, positions_m: np.ndarray, gateways: list[int],
         chosen_gateway=chosen, hops=hops,
         control_bytes_per_node_s=per_node, latencies_ms=latencies,
         timeline=_timeline(outcomes, delivered_in), airtime=airtime,
-        events=sorted(first.events, key=lambda e: e.t_s))
+        events=sorted(first.events, key=lambda e: e.t_s), interpreter=first.interpreter)

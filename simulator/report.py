@@ -718,6 +718,7 @@ def _page(result: RunResult, plots: list[_Plot], notes: list[str]) -> str:
     summary = (
         f"{format_metric(m.get('nodes'))} bulbs, {format_metric(m.get('gateways'))} gateways, "
         f"{format_metric(m.get('sim_s'))} s simulated in {format_metric(m.get('wall_s'))} s"
+        + (f" on {result.interpreter}" if result.interpreter else "")
     )
     parts = [
         "<!DOCTYPE html>",

@@ -110,6 +110,7 @@ class RunResult:
     timeline: list[TimeBucket] = field(default_factory=list)
     airtime: list[tuple[float, float, float]] = field(default_factory=list)  # (x_m, y_m, util)
     events: list[Event] = field(default_factory=list)
+    interpreter: str = ""  # what ran the simulation: wall_s means little without it
 
 
 def validate(result: RunResult) -> None:
@@ -194,6 +195,8 @@ def write_metrics_json(result: RunResult, path: Path) -> None:
                               if k in result.metrics}
     doc["scenario"] = result.scenario
     doc["seed"] = int(result.seed)
+    if result.interpreter:
+        doc["interpreter"] = result.interpreter
     text = json.dumps(doc, sort_keys=True, indent=2, allow_nan=False)
     path.write_text(text + "\n", encoding="utf-8")
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import platform
 import socket
 import struct
 import sys
@@ -27,15 +26,6 @@ from .parallel import run_part
 from .radio import links_from_pairs
 
 _FRACTION = struct.Struct("<d")
-
-
-def interpreter() -> str:
-    """What runs this worker, for the figures: 'PyPy 7.3.11 (Python 3.9.16)'."""
-    version = sys.version_info
-    name = platform.python_implementation()
-    own = getattr(sys, "pypy_version_info", None)
-    release = ".".join(str(v) for v in own[:3]) if own is not None else platform.python_version()
-    return f"{name} {release} (Python {version.major}.{version.minor}.{version.micro})"
 
 
 def _progress_to(fd: int) -> Callable[[float], None]:
@@ -59,8 +49,6 @@ def run(job: Job) -> Outcome | WorkerError:
         ends = [socket.socket(fileno=fd) for fd in job.ends]
         outcome = run_part(job.spec, positions_m, job.gateways, job.part, ends, job.window_s,
                            job.lag, progress, links)
-    if isinstance(outcome, Outcome):
-        outcome.interpreter = interpreter()
     return outcome
 
 

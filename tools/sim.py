@@ -218,7 +218,7 @@ def _bench(args: argparse.Namespace) -> int:
                "heap": heap_in_use(),
                "python": python_build(),
                # What ran the simulation itself, when not this Python (interpreter.py).
-               "simulation_python": outcomes[0].interpreter or python_build(),
+               "simulation_python": outcomes[0].interpreter,
                "reference_loop_ms_before": loop_before_ms,
                "reference_loop_ms_after": loop_after_ms}
     print(json.dumps(figures) if args.json else json.dumps(figures, indent=2))

@@ -4,7 +4,9 @@ a run there is the same run as here. PyPy's tests run where the checkout has .ve
 
 from __future__ import annotations
 
+import json
 import os
+import platform
 import stat
 import sys
 from pathlib import Path
@@ -121,3 +123,14 @@ def test_the_ci_scenario_on_pypy_is_the_ci_scenario(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv(ENV_VAR, str(CHECKOUT_PYPY))
     there = run_scenario(scenario)
     _same_run(here.metrics, there.metrics)
+
+
+def test_metrics_and_report_say_what_ran_the_simulation(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_VAR, sys.executable)
+    scenario = load_scenario(str(CI_TOML), {"scenario.duration_s": "200",
+                                            "scenario.warmup_s": "60"})
+    run_scenario(scenario, tmp_path)
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert written["interpreter"].startswith(f"CPython {platform.python_version()} ")
+    assert f"on {written['interpreter']}" in (tmp_path / "report.html").read_text()
