@@ -134,7 +134,9 @@ class Started:
         if self.progress is not None:
             self.progress.join()
         if not data:
-            return WorkerError(f"{name} exited with code {code} and no outcome")
+            return WorkerError(f"{name} exited with code {code} and no outcome (what it "
+                               f"printed says why; {ENV_VAR}={THIS_INTERPRETER} runs "
+                               "simulations on this interpreter)")
         got = pickle.loads(data)
         if not isinstance(got, (Outcome, WorkerError)):
             return WorkerError(f"{name} sent {type(got).__name__}, not an outcome")
@@ -153,9 +155,9 @@ def _follow(fd: int, progress: Callable[[float], None]) -> threading.Thread:
 
 
 def start_worker(python: str, spec: SimSpec, positions_m: np.ndarray, gateways: list[int],
-          pairs: tuple[Packed, Packed, Packed], part: Part | None, ends: list[int],
-          window_s: float, lag: int,
-          progress: Callable[[float], None] | None) -> Started:
+                 pairs: tuple[Packed, Packed, Packed], part: Part | None, ends: list[int],
+                 window_s: float, lag: int,
+                 progress: Callable[[float], None] | None) -> Started:
     """Rule 2: start one worker on python for the whole city (part None) or one part."""
     result_read, result_write = os.pipe()
     progress_read, progress_write = os.pipe() if progress is not None else (None, None)

@@ -2,9 +2,10 @@
 crosses the border (border.py) every WINDOW_S of simulated time.
 
 Rules kept here:
-1. The parent splits the city (parts.py). Each worker is a forked process with its own
-   simpy queue, its own Simulation of its part and its own seeded draws; the parent waits
-   for their outcomes and merges them (outcome.py).
+1. The parent splits the city (parts.py). Each worker is a process with its own simpy
+   queue, its own Simulation of its part and its own seeded draws: forked, or started afresh
+   on another interpreter (interpreter.py); the parent waits for their outcomes and merges
+   them (outcome.py). run_city runs a city on one worker or several, either way.
 2. Every WINDOW_S of simulated time each worker stops, writes its border records to every
    other worker and reads theirs, in the order of the workers' indices. It reads the records
    of LAG_WINDOWS windows before, not of the window just run: a worker waits for another
