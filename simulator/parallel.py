@@ -245,7 +245,7 @@ def run_parts(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], worke
         ends = [sockets[(min(k, o), max(k, o))][0 if k < o else 1]
                 for o in range(workers) if o != k]
         shown = progress if k == 0 else None
-        if pairs is not None and python is not None:
+        if python is not None and pairs is not None:  # rule 1: started afresh
             started: Running = start_worker(
                 python, spec, positions_m, gateways, pairs, part, [e.fileno() for e in ends],
                 window, lag, shown)

@@ -217,7 +217,7 @@ def _bench(args: argparse.Namespace) -> int:
                "frame_processing_us": spec.frame_processing_us,
                "heap": heap_in_use(),
                "python": python_build(),
-               # What ran the simulation itself, when not this Python (interpreter.py).
+               # What ran the simulation itself: this Python or another (interpreter.py).
                "simulation_python": outcomes[0].interpreter,
                "reference_loop_ms_before": loop_before_ms,
                "reference_loop_ms_after": loop_after_ms}
@@ -258,13 +258,15 @@ def _bench_sizes(args: argparse.Namespace) -> int:
         return 0
     print(f"on {first['python']}, {first['workers']} worker(s)")
     print(f"{'bulbs':>8} {'wall s':>9} {'us/bulb-min':>12} {'x first':>8} {'control B/s':>12} "
-          f"{'x first':>8} {'delivery':>9} {'peak MB':>8} {'loop ms before/after':>21}")
+          f"{'x first':>8} {'delivery':>9} {'peak MB':>8} {'loop ms before/after':>21}  "
+          "simulated on")
     for run in runs:
         loop = f"{run['reference_loop_ms_before']:.0f}/{run['reference_loop_ms_after']:.0f}"
         print(f"{run['nodes']:>8} {run['wall_s']:>9.1f} {run['wall_us_per_bulb_minute']:>12.1f} "
               f"{_shown(run['cost_vs_first'], 8, 2)} {run['control_bytes_per_node_s']:>12.2f} "
               f"{_shown(run['control_vs_first'], 8, 2)} "
-              f"{_shown(run['delivery_ratio_gateway'], 9, 4)} {run['peak_rss_mb']:>8} {loop:>21}")
+              f"{_shown(run['delivery_ratio_gateway'], 9, 4)} {run['peak_rss_mb']:>8} {loop:>21}"
+              f"  {run['simulation_python']}")
     return 0
 
 
