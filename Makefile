@@ -20,11 +20,16 @@ $(VENV)/.stamp-run: $(INSTALL_DEPS) | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[sim]'
 	touch $@
 
+# Optional: without pypy3, or if its packages will not install, simulations run on CPython.
 $(PYPY_VENV)/.stamp: pyproject.toml
 	@if command -v $(PYPY) >/dev/null 2>&1; then \
-	    $(PYPY) -m venv $(PYPY_VENV) && \
-	    $(PYPY_VENV)/bin/python -m pip install -q --only-binary :all: numpy 'simpy>=4.1,<5' && \
-	    touch $@; \
+	    if $(PYPY) -m venv $(PYPY_VENV) && $(PYPY_VENV)/bin/python -m pip install -q \
+	            --only-binary :all: numpy 'simpy>=4.1,<5'; then \
+	        touch $@; \
+	    else \
+	        rm -rf $(PYPY_VENV); \
+	        echo "note: could not set up $(PYPY_VENV), so simulations run on CPython"; \
+	    fi; \
 	else \
 	    echo "note: no $(PYPY), so simulations run on CPython ('apt install pypy3 pypy3-venv'" \
 	         "makes them about 1.5 times as fast)"; \
