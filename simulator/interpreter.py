@@ -42,7 +42,7 @@ ENV_VAR = "MESHBULB_SIM_PYTHON"
 THIS_INTERPRETER = "self"
 PYPY_MIN_BULB_S = 1_000_000  # rule 1: 2,000 bulbs for 500 simulated seconds
 CHECKOUT_PYPY = Path(__file__).resolve().parent.parent / ".venv-pypy" / "bin" / "python"
-_FRACTION = struct.Struct("<d")
+FRACTION = struct.Struct("<d")  # progress, from worker to parent
 _BOOT = """\
 import importlib.abc, importlib.util, sys
 roots = {roots!r}
@@ -146,9 +146,9 @@ class Started:
 def _follow(fd: int, progress: Callable[[float], None]) -> threading.Thread:
     def read() -> None:
         with os.fdopen(fd, "rb") as source:
-            while chunk := source.read(_FRACTION.size):
-                if len(chunk) == _FRACTION.size:
-                    progress(_FRACTION.unpack(chunk)[0])
+            while chunk := source.read(FRACTION.size):
+                if len(chunk) == FRACTION.size:
+                    progress(FRACTION.unpack(chunk)[0])
     thread = threading.Thread(target=read, name="meshbulb-progress", daemon=True)
     thread.start()
     return thread

@@ -14,23 +14,20 @@ from __future__ import annotations
 import os
 import pickle
 import socket
-import struct
 import sys
 import traceback
 from collections.abc import Callable
 
 from .engine import Simulation
-from .interpreter import Job
+from .interpreter import FRACTION, Job
 from .outcome import Outcome, WorkerError
 from .parallel import run_part
 from .radio import links_from_pairs
 
-_FRACTION = struct.Struct("<d")
-
 
 def _progress_to(fd: int) -> Callable[[float], None]:
     def report(fraction: float) -> None:
-        os.write(fd, _FRACTION.pack(fraction))
+        os.write(fd, FRACTION.pack(fraction))
     return report
 
 

@@ -129,6 +129,7 @@ def _output_dir(path: str) -> Path:
 
 def _run(args: argparse.Namespace) -> int:
     from meshbulb_sim.osm import OsmError
+    from meshbulb_sim.outcome import WorkerError
     from meshbulb_sim.run import run_scenario
 
     scenario = _load(args.scenario, args.osm, args.seed)
@@ -136,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     progress = _Progress(f"sim {scenario.scenario.name}")
     try:
         result = run_scenario(scenario, out, progress, args.workers)
-    except OsmError as e:
+    except (OsmError, WorkerError) as e:  # a worker's error names its part and says why
         raise ToolError(str(e)) from None
     finally:
         progress.done()
@@ -172,6 +173,7 @@ def _bench(args: argparse.Namespace) -> int:
     from meshbulb_sim.engine import SimSpec
     from meshbulb_sim.interpreter import simulation_python
     from meshbulb_sim.layouts import grid
+    from meshbulb_sim.outcome import WorkerError
     from meshbulb_sim.parallel import run_city
     from meshbulb_sim.run import place_gateways
 
@@ -186,12 +188,14 @@ def _bench(args: argparse.Namespace) -> int:
     spec = SimSpec(name="bench", seed=args.seed, duration_s=duration_s,
                    warmup_s=min(120.0, duration_s / 2))
     progress = _Progress(f"bench {nodes} bulbs")
-    python = simulation_python(nodes * duration_s)
     loop_before_ms = reference_loop_ms()
     started = time.perf_counter()
     try:
+        python = simulation_python(nodes * duration_s)
         result, outcomes = run_city(spec, layout.positions_m, gateways, args.workers, progress,
                                     python)
+    except WorkerError as e:
+        raise ToolError(str(e)) from None
     finally:
         progress.done()
     wall_s = time.perf_counter() - started

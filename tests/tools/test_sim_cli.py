@@ -83,6 +83,19 @@ def test_sim_errors_name_the_problem(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "--osm" in proc.stderr
 
 
+def test_an_interpreter_that_is_not_there_is_named_without_a_traceback(tmp_path: Path) -> None:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY)
+    env = {**os.environ, "MESHBULB_SIM_PYTHON": str(tmp_path / "no-python")}
+    for command in (["run", str(scenario), "--out", str(tmp_path / "out")],
+                    ["bench", "--nodes", "100", "--minutes", "0.1"]):
+        proc = subprocess.run([MESHBULB, "sim", *command], capture_output=True, text=True,
+                              timeout=60, env=env)
+        assert proc.returncode == 1, command
+        assert "MESHBULB_SIM_PYTHON=" in proc.stderr and "no-python" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
 def test_a_sweep_writes_its_tables_into_a_folder_it_creates(tmp_path: Path) -> None:
     scenario = tmp_path / "tiny.toml"
     scenario.write_text(TINY)
