@@ -11,7 +11,7 @@ Rules kept here:
 2. Another interpreter is started afresh, not forked. It imports meshbulb and meshbulb_sim from
    the folders this process imports them from, whatever is installed there, and runs
    worker.main(): the job goes pickled to its stdin, the outcome comes back on a pipe of its
-   own (worker.py rules 1-3).
+   own (worker.py rules 1-3), progress on another (progress_pipe.py).
 3. The links are drawn here, once, and handed to every worker (radio.py rule 7): a worker may
    have no scipy, and every part must see the same links.
 4. A worker that exits without an outcome fails the run with its exit code; what it printed
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import struct
 import subprocess
 import threading
 from collections.abc import Callable, Mapping
@@ -36,13 +35,13 @@ import meshbulb
 from .engine import SimSpec
 from .outcome import Outcome, WorkerError
 from .parts import Part
+from .progress_pipe import follow
 from .radio import link_pairs
 
 ENV_VAR = "MESHBULB_SIM_PYTHON"
 THIS_INTERPRETER = "self"
 PYPY_MIN_BULB_S = 1_000_000  # rule 1: 2,000 bulbs for 500 simulated seconds
 CHECKOUT_PYPY = Path(__file__).resolve().parent.parent / ".venv-pypy" / "bin" / "python"
-FRACTION = struct.Struct("<d")  # progress, from worker to parent
 _BOOT = """\
 import importlib.abc, importlib.util, sys
 roots = {roots!r}
@@ -143,17 +142,6 @@ class Started:
         return got
 
 
-def _follow(fd: int, progress: Callable[[float], None]) -> threading.Thread:
-    def read() -> None:
-        with os.fdopen(fd, "rb") as source:
-            while chunk := source.read(FRACTION.size):
-                if len(chunk) == FRACTION.size:
-                    progress(FRACTION.unpack(chunk)[0])
-    thread = threading.Thread(target=read, name="meshbulb-progress", daemon=True)
-    thread.start()
-    return thread
-
-
 def start_worker(python: str, spec: SimSpec, positions_m: np.ndarray, gateways: list[int],
                  pairs: tuple[Packed, Packed, Packed], part: Part | None, ends: list[int],
                  window_s: float, lag: int,
@@ -174,7 +162,7 @@ def start_worker(python: str, spec: SimSpec, positions_m: np.ndarray, gateways: 
         process.stdin.close()
     except BrokenPipeError:
         pass  # it died at once: outcome() says how
-    follower = (_follow(progress_read, progress)
+    follower = (follow(progress_read, progress)
                 if progress_read is not None and progress is not None else None)
     return Started(process, result_read, follower)
 

@@ -5,7 +5,8 @@ Rules kept here:
 1. The parent splits the city (parts.py). Each worker is a process with its own simpy
    queue, its own Simulation of its part and its own seeded draws: forked, or started afresh
    on another interpreter (interpreter.py); the parent waits for their outcomes and merges
-   them (outcome.py). run_city runs a city on one worker or several, either way.
+   them (outcome.py). run_city runs a city on one worker or several, either way. The first
+   part's progress reaches the parent's callback over a pipe (progress_pipe.py).
 2. Every WINDOW_S of simulated time each worker stops, writes its border records to every
    other worker and reads theirs, in the order of the workers' indices. It reads the records
    of LAG_WINDOWS windows before, not of the window just run: a worker waits for another
@@ -41,6 +42,7 @@ import pickle
 import select
 import socket
 import struct
+import threading
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -53,6 +55,7 @@ from .engine import SimSpec, Simulation
 from .interpreter import drawn_links, start_worker
 from .outcome import Outcome, WorkerError, merge
 from .parts import Part, bulb_work, split_city
+from .progress_pipe import follow, reporter
 from .radio import LinkTable
 from .results import RunResult
 
@@ -178,11 +181,14 @@ def _windows(sim: Simulation, peers: list[Channel], window_s: float,
 
 def _work(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], part: Part,
           ends: list[socket.socket], others: list[socket.socket], result: Connection,
-          window_s: float, lag: int, progress: Callable[[float], None] | None) -> None:
+          window_s: float, lag: int, progress_fd: int | None) -> None:
     for end in others:  # so that a worker that dies is seen to go away (rule 4)
         end.close()
+    progress = reporter(progress_fd) if progress_fd is not None else None
     result.send(run_part(spec, positions_m, gateways, part, ends, window_s, lag, progress))
     result.close()
+    if progress_fd is not None:
+        os.close(progress_fd)
 
 
 def run_part(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], part: Part,
@@ -252,13 +258,18 @@ def run_parts(spec: SimSpec, positions_m: np.ndarray, gateways: list[int], worke
         else:
             others = [end for pair in sockets.values() for end in pair if end not in ends]
             receive, send = context.Pipe(duplex=False)
+            progress_read, progress_write = os.pipe() if shown is not None else (None, None)
             process = context.Process(
                 target=_work, name=f"meshbulb-part-{k}",
                 args=(spec, positions_m, gateways, part, ends, others, send, window, lag,
-                      shown))
+                      progress_write))
             process.start()
             send.close()
-            started = _Forked(process, receive)
+            if progress_write is not None:  # before the next fork, which must not inherit it
+                os.close(progress_write)
+            follower = (follow(progress_read, shown)
+                        if progress_read is not None and shown is not None else None)
+            started = _Forked(process, receive, follower)
         running.append((f"part {k} of {workers}", started))
     for a, b in sockets.values():
         a.close()
@@ -275,9 +286,10 @@ class Running(Protocol):
 
 class _Forked:
     def __init__(self, process: multiprocessing.process.BaseProcess,
-                 receive: Connection) -> None:
+                 receive: Connection, progress: threading.Thread | None) -> None:
         self.process = process
         self.receive = receive
+        self.progress = progress
 
     def outcome(self, name: str) -> Outcome | WorkerError:
         try:
@@ -285,6 +297,8 @@ class _Forked:
         except EOFError:
             got = WorkerError(f"{name} exited with code {self.process.exitcode}")
         self.process.join()
+        if self.progress is not None:
+            self.progress.join()
         return got
 
 

@@ -5,7 +5,7 @@ Rules kept here:
 1. The job arrives pickled on stdin: an interpreter.Job, its arrays Packed.
 2. The outcome, or the WorkerError that stopped the run, goes back pickled on the file
    descriptor the job names, never on stdout: whatever the worker prints stays the user's.
-3. Progress goes as 8-byte fractions on the job's progress descriptor, when it has one.
+3. Progress goes on the job's progress descriptor, when it has one (progress_pipe.py).
 4. This module, and every module a run imports, keeps to Python 3.9: PyPy 7.3's.
 """
 
@@ -16,26 +16,20 @@ import pickle
 import socket
 import sys
 import traceback
-from collections.abc import Callable
 
 from .engine import Simulation
-from .interpreter import FRACTION, Job
+from .interpreter import Job
 from .outcome import Outcome, WorkerError
 from .parallel import run_part
+from .progress_pipe import reporter
 from .radio import links_from_pairs
-
-
-def _progress_to(fd: int) -> Callable[[float], None]:
-    def report(fraction: float) -> None:
-        os.write(fd, FRACTION.pack(fraction))
-    return report
 
 
 def run(job: Job) -> Outcome | WorkerError:
     positions_m = job.positions_m.array()
     pairs, ratio, rssi = (packed.array() for packed in job.link_pairs)
     links = links_from_pairs(len(positions_m), pairs, ratio, rssi)
-    progress = _progress_to(job.progress_fd) if job.progress_fd is not None else None
+    progress = reporter(job.progress_fd) if job.progress_fd is not None else None
     if job.part is None:
         try:
             outcome: Outcome | WorkerError = Simulation(

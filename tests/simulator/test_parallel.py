@@ -97,8 +97,9 @@ def grid_runs() -> dict[str, Any]:
     spec, positions, gateways = _grid_spec(600, 2.0)
     one = Simulation(spec, positions, gateways).run()
     two, outcomes = run_parts(spec, positions, gateways, 2)
-    again, _ = run_parts(spec, positions, gateways, 2)
-    return {"one": one, "two": two, "again": again, "outcomes": outcomes}
+    progress: list[float] = []
+    again, _ = run_parts(spec, positions, gateways, 2, progress=progress.append)
+    return {"one": one, "two": two, "again": again, "outcomes": outcomes, "progress": progress}
 
 
 def test_two_workers_route_a_grid_as_well_as_one(grid_runs: dict[str, Any]) -> None:
@@ -166,6 +167,13 @@ def test_a_part_that_fails_fails_the_run_and_says_which(monkeypatch: pytest.Monk
     monkeypatch.setattr(Simulation, "run_part", broken)
     with pytest.raises(WorkerError, match=r"part 1 of 2(.|\n)*a bulb caught fire"):
         run_parts(spec, positions, gateways, 2)
+
+
+def test_a_forked_part_reports_its_progress_to_the_parent(grid_runs: dict[str, Any]) -> None:
+    # Called here, not in the worker: a progress bar kept in this process sees every report.
+    progress = grid_runs["progress"]
+    assert progress == sorted(progress) and len(progress) >= 10
+    assert 0 < progress[0] < 0.2 and progress[-1] == pytest.approx(1.0, abs=0.1)
 
 
 def test_three_workers_swap_with_each_other_in_turn() -> None:
