@@ -161,6 +161,21 @@ def reference_loop_ms(additions: int = 1_000_000, repeats: int = 3) -> float:
     return round(best_s * 1000, 1)
 
 
+class _FirstMinute:
+    """Passes progress on, and notes when the run's first simulated minute was done: the
+    minute that holds the set-up, the JIT's warm-up on PyPy and every bulb joining at once."""
+
+    def __init__(self, progress: _Progress, fraction: float) -> None:
+        self.progress = progress
+        self.fraction = fraction
+        self.reached: float | None = None
+
+    def __call__(self, fraction: float) -> None:
+        if self.reached is None and fraction >= self.fraction:
+            self.reached = time.perf_counter()
+        self.progress(fraction)
+
+
 def python_build() -> str:
     """Which interpreter ran a bench. The same runs took about 1.1 times as long on a default
     pyenv build of 3.11 as on Debian's python3.11, built with PGO and LTO, on one machine
@@ -188,17 +203,23 @@ def _bench(args: argparse.Namespace) -> int:
     spec = SimSpec(name="bench", seed=args.seed, duration_s=duration_s,
                    warmup_s=min(120.0, duration_s / 2))
     progress = _Progress(f"bench {nodes} bulbs")
+    first_minute = _FirstMinute(progress, 60.0 / duration_s)
     loop_before_ms = reference_loop_ms()
     started = time.perf_counter()
     try:
         python = simulation_python(nodes * duration_s)
-        result, outcomes = run_city(spec, layout.positions_m, gateways, args.workers, progress,
-                                    python)
+        result, outcomes = run_city(spec, layout.positions_m, gateways, args.workers,
+                                    first_minute, python)
     except WorkerError as e:
         raise ToolError(str(e)) from None
     finally:
         progress.done()
-    wall_s = time.perf_counter() - started
+    ended = time.perf_counter()
+    wall_s = ended - started
+    # The cost of each later minute alone: linear scaling is about how that grows with the
+    # city, and the first minute holds what does not (docs/simulator.md, "Linear scaling").
+    after_first_us = (None if first_minute.reached is None or args.minutes <= 1 else
+                      round((ended - first_minute.reached) * 1e6 / (nodes * (args.minutes - 1)), 1))
     loop_after_ms = reference_loop_ms()
     bulb_minutes = nodes * args.minutes
     # Frames the cores took in (no bulb reboots in a bench): the work a bulb-minute holds, so
@@ -212,6 +233,7 @@ def _bench(args: argparse.Namespace) -> int:
     figures = {"nodes": nodes, "minutes": args.minutes, "workers": args.workers,
                "wall_s": round(wall_s, 2),
                "wall_us_per_bulb_minute": round(wall_s * 1e6 / bulb_minutes, 1),
+               "after_first_minute_us_per_bulb_minute": after_first_us,
                "receptions_per_bulb_minute": round(received / bulb_minutes, 1),
                "wall_us_per_reception": round(wall_s * 1e6 / max(1, received), 2),
                "control_bytes_per_node_s": result.metrics["control_bytes_per_node_s"],
@@ -240,14 +262,26 @@ def _shown(value: float | None, width: int, decimals: int) -> str:
 
 def _bench_sizes(args: argparse.Namespace) -> int:
     """Linear scaling: each size in a fresh process (its own heap and peak memory), then the
-    cost per bulb-minute and the control traffic per bulb against the first size's. This
-    machine's speed drifts, so each run's reference loop is printed beside it."""
+    cost per bulb-minute and the control traffic per bulb against the first size's. Every
+    size is simulated on one interpreter, so the sizes compare like with like: the one the
+    smallest size runs on (interpreter.py rule 1), unless MESHBULB_SIM_PYTHON names one.
+    PyPy's JIT warms up for seconds whatever the city's size, which a small run cannot
+    amortise: on PyPy the ratios would measure that, not how the cost grows with the city.
+    This machine's speed drifts, so each run's reference loop is printed beside it."""
+    from meshbulb_sim.interpreter import ENV_VAR, THIS_INTERPRETER, simulation_python
+    from meshbulb_sim.outcome import WorkerError
+
+    try:
+        python = simulation_python(min(args.nodes) * args.minutes * 60)
+    except WorkerError as e:
+        raise ToolError(str(e)) from None
+    env = {**os.environ, ENV_VAR: python or THIS_INTERPRETER}
     runs: list[dict[str, Any]] = []
     for nodes in args.nodes:
         command = [sys.executable, "-m", "meshbulb_tools.cli", "sim", "bench", "--nodes",
                    str(nodes), "--minutes", str(args.minutes), "--seed", str(args.seed),
                    "--workers", str(args.workers), "--json"]
-        proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+        proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False, env=env)
         if proc.returncode != 0:
             raise ToolError(f"the {nodes}-bulb run failed (exit code {proc.returncode})")
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -255,22 +289,29 @@ def _bench_sizes(args: argparse.Namespace) -> int:
     for run in runs:
         run["cost_vs_first"] = _ratio(run["wall_us_per_bulb_minute"],
                                       first["wall_us_per_bulb_minute"])
+        run["after_first_minute_vs_first"] = _ratio(
+            run["after_first_minute_us_per_bulb_minute"],
+            first["after_first_minute_us_per_bulb_minute"])
         run["control_vs_first"] = _ratio(run["control_bytes_per_node_s"],
                                          first["control_bytes_per_node_s"])
     if args.json:
         print(json.dumps({"runs": runs}))
         return 0
-    print(f"on {first['python']}, {first['workers']} worker(s)")
-    print(f"{'bulbs':>8} {'wall s':>9} {'us/bulb-min':>12} {'x first':>8} {'control B/s':>12} "
-          f"{'x first':>8} {'delivery':>9} {'peak MB':>8} {'loop ms before/after':>21}  "
-          "simulated on")
+    print(f"on {first['python']}, {first['workers']} worker(s), simulated on "
+          f"{first['simulation_python']}")
+    print(f"{'':>18} {'us per bulb-minute':>21} {'after the 1st minute':>21}")
+    print(f"{'bulbs':>8} {'wall s':>9} {'':>12} {'x first':>8} {'':>12} {'x first':>8} "
+          f"{'control B/s':>12} {'x first':>8} {'delivery':>9} {'peak MB':>8} "
+          f"{'loop ms before/after':>21}")
     for run in runs:
         loop = f"{run['reference_loop_ms_before']:.0f}/{run['reference_loop_ms_after']:.0f}"
         print(f"{run['nodes']:>8} {run['wall_s']:>9.1f} {run['wall_us_per_bulb_minute']:>12.1f} "
-              f"{_shown(run['cost_vs_first'], 8, 2)} {run['control_bytes_per_node_s']:>12.2f} "
+              f"{_shown(run['cost_vs_first'], 8, 2)} "
+              f"{_shown(run['after_first_minute_us_per_bulb_minute'], 12, 1)} "
+              f"{_shown(run['after_first_minute_vs_first'], 8, 2)} "
+              f"{run['control_bytes_per_node_s']:>12.2f} "
               f"{_shown(run['control_vs_first'], 8, 2)} "
-              f"{_shown(run['delivery_ratio_gateway'], 9, 4)} {run['peak_rss_mb']:>8} {loop:>21}"
-              f"  {run['simulation_python']}")
+              f"{_shown(run['delivery_ratio_gateway'], 9, 4)} {run['peak_rss_mb']:>8} {loop:>21}")
     return 0
 
 

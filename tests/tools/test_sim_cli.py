@@ -188,12 +188,35 @@ def test_sim_bench_compares_sizes_each_in_a_process_of_its_own() -> None:
     assert second["control_vs_first"] == round(
         second["control_bytes_per_node_s"] / first["control_bytes_per_node_s"], 2)
     assert all(run["delivery_ratio_gateway"] > 0.9 and run["peak_rss_mb"] > 0 for run in runs)
+    # Half a minute has no minute after the first: no figure for it, rather than a wrong one.
+    assert all(run["after_first_minute_us_per_bulb_minute"] is None for run in runs)
+    # Every size is simulated on the same interpreter, so that the ratios compare like with like.
+    assert len({run["simulation_python"] for run in runs}) == 1
 
     # A run too short to count a packet has no delivery ratio: the table shows a dash.
     proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "20,40", "--minutes", "0.02"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    interpreter, header, *rows = proc.stdout.strip().splitlines()
-    assert interpreter.startswith("on CPython 3.")
+    interpreter, _, header, *rows = proc.stdout.strip().splitlines()
+    assert interpreter.startswith("on CPython 3.") and "simulated on" in interpreter
     assert "delivery" in header and [row.split()[0] for row in rows] == ["20", "40"]
-    assert all(row.split()[6] == "-" for row in rows)
+    assert all(row.split()[8] == "-" for row in rows)
+    assert all(row.split()[4] == "-" for row in rows)  # nothing after the first minute
+
+
+def test_sim_bench_costs_the_minutes_after_the_first_apart() -> None:
+    proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "100", "--minutes", "2",
+                           "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    # The second minute alone (100 bulb-minutes): some time, and less than the whole run took.
+    after_first_us = figures["after_first_minute_us_per_bulb_minute"]
+    assert 0 < after_first_us * 100 < figures["wall_s"] * 1e6
+
+
+def test_sim_bench_sizes_refuse_an_interpreter_that_is_not_there(tmp_path: Path) -> None:
+    env = {**os.environ, "MESHBULB_SIM_PYTHON": str(tmp_path / "python")}
+    proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", "20,40", "--minutes", "0.02"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 1 and "MESHBULB_SIM_PYTHON" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
