@@ -217,7 +217,7 @@ def _bench(args: argparse.Namespace) -> int:
     ended = time.perf_counter()
     wall_s = ended - started
     # The cost of each later minute alone: linear scaling is about how that grows with the
-    # city, and the first minute holds what does not (docs/simulator.md, "Linear scaling").
+    # city, and the first minute holds what does not (docs/simulator.md, the sizes bench).
     after_first_us = (None if first_minute.reached is None or args.minutes <= 1 else
                       round((ended - first_minute.reached) * 1e6 / (nodes * (args.minutes - 1)), 1))
     loop_after_ms = reference_loop_ms()
