@@ -17,7 +17,8 @@ Rules kept here:
    second.
 5. A run on several workers splits the city between processes (parallel.py); its figures
    differ from a run on one by what border.py says about the border, and are the same for
-   the same seed and number of workers. Baselines run on one.
+   the same seed and number of workers. Baselines run on one. Workers None lets the run
+   choose how many (parallel.py rule 7).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from .engine import GatewayFailure, PowerCut, SimSpec, Simulation
 from .flooding import frame_bytes_on_air, run_flooding
 from .interpreter import simulation_python
 from .outcome import Outcome
-from .parallel import run_city
+from .parallel import auto_workers, run_city, usable_workers
 from .radio import RadioParams
 from .results import ROUTED_BYTES_METRIC, RunResult, write_outputs
 from .scenario import Scenario
@@ -112,9 +113,9 @@ def _setup(scenario: Scenario) -> tuple[SimSpec, np.ndarray, list[int]]:
 
 def run_scenario(scenario: Scenario, out_dir: Path | None = None,
                  progress: Callable[[float], None] | None = None,
-                 workers: int = 1) -> RunResult:
-    """Run the scenario (and its baselines, rule 4) on `workers` processes (rule 5); write
-    the outputs into out_dir if given."""
+                 workers: int | None = 1) -> RunResult:
+    """Run the scenario (and its baselines, rule 4) on `workers` processes, or as many as
+    it gains from when None (rule 5); write the outputs into out_dir if given."""
     flooding = scenario.baselines.flooding
     main_progress, baseline_progress = progress, None
     if progress is not None and flooding:
@@ -122,6 +123,8 @@ def run_scenario(scenario: Scenario, out_dir: Path | None = None,
         baseline_progress = _part_of(progress, 0.5, 0.5)
     spec, positions_m, gateways = _setup(scenario)
     python = simulation_python(len(positions_m) * spec.duration_s)
+    if workers is None:
+        workers = auto_workers(len(positions_m), usable_workers(), python is not None)
     result, outcomes = run_city(spec, positions_m, gateways, workers, main_progress, python)
     if flooding:
         result.metrics.update(run_flooding(spec, positions_m, gateways, baseline_progress))

@@ -30,14 +30,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", default="out/sim", metavar="DIR")
     run.add_argument("--seed", type=int)
     run.add_argument("--osm", metavar="FILE", help="OpenStreetMap extract for kind = osm")
-    run.add_argument("--workers", type=_workers, default=1, metavar="N", help=_WORKERS_HELP)
+    run.add_argument("--workers", type=_workers, default=1, metavar="N|auto",
+                     help=_WORKERS_HELP + " (default 1: the exact run; docs/simulator.md says "
+                     "what a split changes)")
     bench = sub.add_parser("bench", help="wall time and overhead of a synthetic city")
     bench.add_argument("--nodes", type=_node_counts, default=[1000], metavar="N[,N...]",
                        help="bulbs; several sizes run one after another, each in a process of "
                        "its own, and their cost per bulb-minute is compared with the first's")
     bench.add_argument("--minutes", type=float, default=10.0)
     bench.add_argument("--seed", type=int, default=1)
-    bench.add_argument("--workers", type=_workers, default=1, metavar="N", help=_WORKERS_HELP)
+    bench.add_argument("--workers", type=_workers, default=None, metavar="N|auto",
+                       help=_WORKERS_HELP + " (default auto)")
     bench.add_argument("--json", action="store_true")
     sweep = sub.add_parser("sweep", help="run a scenario over parameter values and seeds")
     sweep.add_argument("scenario", metavar="SCENARIO.toml")
@@ -48,17 +51,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sweep.add_argument("--osm", metavar="FILE")
 
 
-_WORKERS_HELP = ("processes to split the city between, one per core (default 1: the exact "
-                 "run; docs/simulator.md says what a split changes)")
+_WORKERS_HELP = ("processes to split the city between, one per core; auto: as many as the "
+                 "city gains from")
+AUTO = "auto"
 
 
-def _workers(text: str) -> int:
+def _workers(text: str) -> int | None:
+    """A number of workers, or None for auto (parallel.py rule 7)."""
     from meshbulb_sim.parallel import usable_workers
 
+    if text == AUTO:
+        return None
     try:
         workers = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of processes, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a number of processes or {AUTO!r}, got {text!r}") from None
     cores = usable_workers()
     if not 1 <= workers <= cores:
         raise argparse.ArgumentTypeError(
@@ -189,7 +197,7 @@ def _bench(args: argparse.Namespace) -> int:
     from meshbulb_sim.interpreter import simulation_python
     from meshbulb_sim.layouts import grid
     from meshbulb_sim.outcome import WorkerError
-    from meshbulb_sim.parallel import run_city
+    from meshbulb_sim.parallel import auto_workers, run_city, usable_workers
     from meshbulb_sim.run import place_gateways
 
     if args.minutes <= 0:
@@ -208,7 +216,9 @@ def _bench(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         python = simulation_python(nodes * duration_s)
-        result, outcomes = run_city(spec, layout.positions_m, gateways, args.workers,
+        workers = (args.workers if args.workers is not None else
+                   auto_workers(nodes, usable_workers(), python is not None))
+        result, outcomes = run_city(spec, layout.positions_m, gateways, workers,
                                     first_minute, python)
     except WorkerError as e:
         raise ToolError(str(e)) from None
@@ -228,9 +238,9 @@ def _bench(args: argparse.Namespace) -> int:
     # Peak memory of every process of the run, added up (pages a worker shares with the
     # parent since the fork count twice, so this is an upper bound).
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if args.workers > 1 or python is not None:
+    if workers > 1 or python is not None:
         peak_kb += sum(o.peak_rss_kb for o in outcomes)
-    figures = {"nodes": nodes, "minutes": args.minutes, "workers": args.workers,
+    figures = {"nodes": nodes, "minutes": args.minutes, "workers": workers,
                "wall_s": round(wall_s, 2),
                "wall_us_per_bulb_minute": round(wall_s * 1e6 / bulb_minutes, 1),
                "after_first_minute_us_per_bulb_minute": after_first_us,
@@ -280,7 +290,7 @@ def _bench_sizes(args: argparse.Namespace) -> int:
     for nodes in args.nodes:
         command = [sys.executable, "-m", "meshbulb_tools.cli", "sim", "bench", "--nodes",
                    str(nodes), "--minutes", str(args.minutes), "--seed", str(args.seed),
-                   "--workers", str(args.workers), "--json"]
+                   "--workers", AUTO if args.workers is None else str(args.workers), "--json"]
         proc = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False, env=env)
         if proc.returncode != 0:
             raise ToolError(f"the {nodes}-bulb run failed (exit code {proc.returncode})")
@@ -297,15 +307,15 @@ def _bench_sizes(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"runs": runs}))
         return 0
-    print(f"on {first['python']}, {first['workers']} worker(s), simulated on "
-          f"{first['simulation_python']}")
-    print(f"{'':>18} {'us per bulb-minute':>21} {'after the 1st minute':>21}")
-    print(f"{'bulbs':>8} {'wall s':>9} {'':>12} {'x first':>8} {'':>12} {'x first':>8} "
-          f"{'control B/s':>12} {'x first':>8} {'delivery':>9} {'peak MB':>8} "
+    print(f"on {first['python']}, simulated on {first['simulation_python']}")
+    print(f"{'':>26} {'us per bulb-minute':>21} {'after the 1st minute':>21}")
+    print(f"{'bulbs':>8} {'workers':>7} {'wall s':>9} {'':>12} {'x first':>8} {'':>12} "
+          f"{'x first':>8} {'control B/s':>12} {'x first':>8} {'delivery':>9} {'peak MB':>8} "
           f"{'loop ms before/after':>21}")
     for run in runs:
         loop = f"{run['reference_loop_ms_before']:.0f}/{run['reference_loop_ms_after']:.0f}"
-        print(f"{run['nodes']:>8} {run['wall_s']:>9.1f} {run['wall_us_per_bulb_minute']:>12.1f} "
+        print(f"{run['nodes']:>8} {run['workers']:>7} {run['wall_s']:>9.1f} "
+              f"{run['wall_us_per_bulb_minute']:>12.1f} "
               f"{_shown(run['cost_vs_first'], 8, 2)} "
               f"{_shown(run['after_first_minute_us_per_bulb_minute'], 12, 1)} "
               f"{_shown(run['after_first_minute_vs_first'], 8, 2)} "

@@ -14,7 +14,14 @@ import pytest
 
 from meshbulb_sim.engine import SimSpec, Simulation
 from meshbulb_sim.layouts import grid
-from meshbulb_sim.parallel import Channel, WorkerError, run_parts
+from meshbulb_sim.parallel import (
+    MIN_BULBS_PER_WORKER,
+    MIN_BULBS_PER_WORKER_AFRESH,
+    Channel,
+    WorkerError,
+    auto_workers,
+    run_parts,
+)
 from meshbulb_sim.parts import bulb_work, split_city
 from meshbulb_sim.run import build_layout, place_gateways, run_scenario, spec_of
 from meshbulb_sim.scenario import parse_dict
@@ -174,6 +181,19 @@ def test_a_forked_part_reports_its_progress_to_the_parent(grid_runs: dict[str, A
     progress = grid_runs["progress"]
     assert progress == sorted(progress) and len(progress) >= 10
     assert 0 < progress[0] < 0.2 and progress[-1] == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_city_is_split_only_where_each_worker_gets_enough_bulbs() -> None:
+    least = MIN_BULBS_PER_WORKER
+    assert auto_workers(2 * least - 1, 2, afresh=False) == 1
+    assert auto_workers(2 * least, 2, afresh=False) == 2
+    assert auto_workers(100 * least, 2, afresh=False) == 2  # no more than the cores
+    assert auto_workers(100 * least, 1, afresh=False) == 1
+    assert auto_workers(0, 2, afresh=False) == 1
+    # Workers started on another interpreter each warm up a JIT: they need more bulbs.
+    assert least < MIN_BULBS_PER_WORKER_AFRESH
+    assert auto_workers(2 * least, 2, afresh=True) == 1
+    assert auto_workers(2 * MIN_BULBS_PER_WORKER_AFRESH, 2, afresh=True) == 2
 
 
 def test_three_workers_swap_with_each_other_in_turn() -> None:

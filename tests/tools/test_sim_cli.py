@@ -60,6 +60,23 @@ def test_sim_run_on_two_workers_says_so(tmp_path: Path) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["workers"] == 2 and metrics["nodes"] == 64 and metrics["loops"] == 0
     assert metrics["delivery_ratio_gateway"] > 0.9 and metrics["failover_s"] is not None
+    # Asked to choose, a run this small stays on one worker: a split would cost it more.
+    proc = subprocess.run([MESHBULB, "sim", "run", str(scenario), "--out", str(out),
+                           "--workers", "auto"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "metrics.json").read_text())["workers"] == 1
+
+
+def test_sim_bench_takes_as_many_workers_as_the_city_gains_from() -> None:
+    cores = len(os.sched_getaffinity(0))
+    for nodes, asked, expected in (("100", [], 1), ("2000", [], min(2, cores)),
+                                   ("2000", ["--workers", "auto"], min(2, cores)),
+                                   ("2000", ["--workers", "1"], 1)):
+        proc = subprocess.run([MESHBULB, "sim", "bench", "--nodes", nodes, "--minutes", "0.05",
+                               *asked, "--json"], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "MESHBULB_SIM_PYTHON": "self"})
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout.strip().splitlines()[-1])["workers"] == expected, nodes
 
 
 def test_sim_refuses_workers_it_has_no_cores_for() -> None:
@@ -190,6 +207,7 @@ def test_sim_bench_compares_sizes_each_in_a_process_of_its_own() -> None:
     assert all(run["delivery_ratio_gateway"] > 0.9 and run["peak_rss_mb"] > 0 for run in runs)
     # Half a minute has no minute after the first: no figure for it, rather than a wrong one.
     assert all(run["after_first_minute_us_per_bulb_minute"] is None for run in runs)
+    assert all(run["workers"] == 1 for run in runs)  # auto: too small to split
     # Every size is simulated on the same interpreter, so that the ratios compare like with like.
     assert len({run["simulation_python"] for run in runs}) == 1
 
@@ -200,8 +218,9 @@ def test_sim_bench_compares_sizes_each_in_a_process_of_its_own() -> None:
     interpreter, _, header, *rows = proc.stdout.strip().splitlines()
     assert interpreter.startswith("on CPython 3.") and "simulated on" in interpreter
     assert "delivery" in header and [row.split()[0] for row in rows] == ["20", "40"]
-    assert all(row.split()[8] == "-" for row in rows)
-    assert all(row.split()[4] == "-" for row in rows)  # nothing after the first minute
+    assert all(row.split()[1] == "1" for row in rows)  # workers
+    assert all(row.split()[9] == "-" for row in rows)
+    assert all(row.split()[5] == "-" for row in rows)  # nothing after the first minute
 
 
 def test_sim_bench_costs_the_minutes_after_the_first_apart() -> None:
