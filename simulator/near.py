@@ -4,8 +4,8 @@ Rules kept here:
 1. A uniform grid of radius-sized cells: a bulb's peers lie in its own cell and the eight
    around it, so building costs one pass over the bulbs and a query the bulbs of nine cells.
    Peers are found per query, not all at once as layouts.pairs_within finds links: within
-   a 150 m radius Monaco has about 1,200 peers per bulb, twenty million pairs, and a run
-   draws peers for the few bulbs that send to one.
+   city.toml's 150 m Monaco's 34,295 bulbs have 133 peers each on average, 2.3 million
+   pairs to build and hold in every worker, where a run draws peers for the bulbs that send.
 2. A query returns indices in ascending order, with distance <= radius as numpy computes it:
    the same answer on every interpreter, with or without scipy (interpreter.py), so a seeded
    run draws the same peers on CPython and on PyPy. (scipy's KD-tree answers in its own
